@@ -1,0 +1,238 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	goruntime "runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+
+	"github.com/skiffhq/skiff/core/api"
+	"github.com/skiffhq/skiff/core/api/apipb"
+	"github.com/skiffhq/skiff/core/client"
+	"github.com/skiffhq/skiff/core/pluginhost"
+	"github.com/skiffhq/skiff/core/version"
+	"github.com/skiffhq/skiff/sdk/network"
+)
+
+const heartbeatInterval = 10 * time.Second
+
+// register creates the Node object, or refreshes it after a restart. Other
+// writers (the pod-CIDR allocator) may update the node meanwhile, so each
+// write retries on conflict with the newest version.
+func (a *Agent) register(ctx context.Context, port int) (*corev1.Node, error) {
+	want := a.nodeObject(port)
+	var node corev1.Node
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		err := a.cfg.Client.Get(ctx, api.Nodes, "", a.cfg.NodeName, &node)
+		if apierrors.IsNotFound(err) {
+			node = *want.DeepCopy()
+			return a.cfg.Client.Create(ctx, api.Nodes, "", &node)
+		}
+		if err != nil {
+			return err
+		}
+		node.Labels = want.Labels
+		return a.cfg.Client.Update(ctx, api.Nodes, "", &node, "")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register node %q: %w", a.cfg.NodeName, err)
+	}
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := a.cfg.Client.Get(ctx, api.Nodes, "", a.cfg.NodeName, &node); err != nil {
+			return err
+		}
+		node.Status = want.Status
+		return a.cfg.Client.Update(ctx, api.Nodes, "", &node, "status")
+	})
+	if err != nil {
+		return nil, fmt.Errorf("report status of node %q: %w", a.cfg.NodeName, err)
+	}
+	return &node, nil
+}
+
+func (a *Agent) nodeObject(port int) *corev1.Node {
+	labels := map[string]string{
+		"kubernetes.io/hostname": a.cfg.NodeName,
+		"kubernetes.io/os":       goruntime.GOOS,
+		"kubernetes.io/arch":     goruntime.GOARCH,
+	}
+	for _, r := range a.cfg.Roles {
+		labels["node-role.kubernetes.io/"+r] = ""
+	}
+	return &corev1.Node{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
+		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels},
+		Status:     a.nodeStatus(port),
+	}
+}
+
+func (a *Agent) nodeStatus(port int) corev1.NodeStatus {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(memTotal(), resource.BinarySI),
+		corev1.ResourcePods:   *resource.NewQuantity(110, resource.DecimalSI),
+	}
+	now := metav1.Now()
+	return corev1.NodeStatus{
+		Capacity:    capacity,
+		Allocatable: capacity,
+		Phase:       corev1.NodeRunning,
+		Conditions: []corev1.NodeCondition{{
+			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+			Message: "skiff agent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now,
+		}},
+		Addresses: []corev1.NodeAddress{
+			{Type: corev1.NodeInternalIP, Address: a.cfg.NodeIP},
+			{Type: corev1.NodeHostName, Address: a.cfg.NodeName},
+		},
+		DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: int32(port)}},
+		NodeInfo: corev1.NodeSystemInfo{
+			KubeletVersion:          version.Version,
+			OperatingSystem:         goruntime.GOOS,
+			Architecture:            goruntime.GOARCH,
+			KernelVersion:           kernelVersion(),
+			OSImage:                 osImage(),
+			ContainerRuntimeVersion: "containerd",
+		},
+	}
+}
+
+// heartbeat refreshes the node's Ready condition and the plugin report.
+func (a *Agent) heartbeat(ctx context.Context, port int) {
+	t := time.NewTicker(heartbeatInterval)
+	defer t.Stop()
+	report := time.NewTicker(2 * time.Second)
+	defer report.Stop()
+	a.reportPlugins(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-report.C:
+			a.reportPlugins(ctx)
+		case <-t.C:
+			a.postStatus(ctx, port)
+		}
+	}
+}
+
+func (a *Agent) postStatus(ctx context.Context, port int) {
+	var node corev1.Node
+	if err := a.cfg.Client.Get(ctx, api.Nodes, "", a.cfg.NodeName, &node); err != nil {
+		a.log.Warn("heartbeat: get node", "error", err)
+		return
+	}
+	st := a.nodeStatus(port)
+	for _, old := range node.Status.Conditions {
+		if old.Type == corev1.NodeReady && old.Status == corev1.ConditionTrue {
+			st.Conditions[0].LastTransitionTime = old.LastTransitionTime
+		}
+	}
+	node.Status = st
+	if err := a.cfg.Client.Update(ctx, api.Nodes, "", &node, "status"); err != nil {
+		a.log.Warn("heartbeat: update node status", "error", err)
+	}
+}
+
+func (a *Agent) reportPlugins(ctx context.Context) {
+	if err := ReportPlugins(ctx, a.cfg.Client, a.cfg.NodeName, a.cfg.Plugins); err != nil && ctx.Err() == nil {
+		a.log.Debug("report plugins", "error", err)
+	}
+}
+
+// ReportPlugins sends the host's plugin statuses to the API server, where
+// `skiffctl plugin ls` reads them.
+func ReportPlugins(ctx context.Context, c *client.Client, node string, host *pluginhost.Host) error {
+	var ps []*apipb.PluginStatus
+	for _, s := range host.Status() {
+		ps = append(ps, &apipb.PluginStatus{
+			Node: node, Kind: string(s.Kind), Name: s.Name, Version: s.Version,
+			ApiVersion: int32(s.APIVersion), Pid: int64(s.PID), Restarts: int32(s.Restarts),
+			Healthy: s.Healthy, SinceUnix: s.Since.Unix(), Message: s.Message, Path: s.Path,
+		})
+	}
+	_, err := c.API.ReportPlugins(ctx, &apipb.ReportPluginsRequest{Node: node, Plugins: ps})
+	return err
+}
+
+// setupNetwork waits for the node's pod subnet and hands it to the network
+// plugin. It is set up again whenever the network plugin restarts.
+func (a *Agent) setupNetwork(ctx context.Context, node *corev1.Node) error {
+	for node.Spec.PodCIDR == "" {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if err := a.cfg.Client.Get(ctx, api.Nodes, "", a.cfg.NodeName, node); err != nil {
+			return fmt.Errorf("node %q: wait for pod CIDR: %w", a.cfg.NodeName, err)
+		}
+	}
+	cfg := network.NodeConfig{NodeName: a.cfg.NodeName, PodCIDR: node.Spec.PodCIDR, ClusterCIDR: a.cfg.ClusterCIDR, NodeIP: a.cfg.NodeIP}
+	setup := func(ctx context.Context) error {
+		net, err := a.network()
+		if err != nil {
+			return err
+		}
+		_, err = net.SetupNode(ctx, cfg)
+		return err
+	}
+	a.cfg.Plugins.OnRestart("network", func(ctx context.Context) {
+		if err := setup(ctx); err != nil {
+			a.log.Error("set up node network after network plugin restart", "error", err)
+		}
+	})
+	if err := setup(ctx); err != nil {
+		return fmt.Errorf("node %q: set up pod network %s: %w", a.cfg.NodeName, cfg.PodCIDR, err)
+	}
+	return nil
+}
+
+func memTotal() int64 {
+	f, err := os.Open("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) >= 2 && fields[0] == "MemTotal:" {
+			kb, _ := strconv.ParseInt(fields[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func kernelVersion() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+func osImage() string {
+	data, err := os.ReadFile("/etc/os-release")
+	if err != nil {
+		return goruntime.GOOS
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "PRETTY_NAME="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return goruntime.GOOS
+}

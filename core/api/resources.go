@@ -1,0 +1,58 @@
+package api
+
+import (
+	"fmt"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"strings"
+)
+
+// Resource describes one kind of object the API serves.
+type Resource struct {
+	// Name is the plural, lower-case name used on the wire and in etcd keys.
+	Name       string
+	Kind       string
+	Namespaced bool
+	// Aliases are what a user may type for it (kubectl's short names).
+	Aliases []string
+}
+
+// Resources the API serves today.
+var (
+	Pods   = Resource{Name: "pods", Kind: "Pod", Namespaced: true, Aliases: []string{"pod", "po"}}
+	Nodes  = Resource{Name: "nodes", Kind: "Node", Namespaced: false, Aliases: []string{"node", "no"}}
+	Events = Resource{Name: "events", Kind: "Event", Namespaced: true, Aliases: []string{"event", "ev"}}
+)
+
+// All lists every served resource.
+var All = []Resource{Pods, Nodes, Events}
+
+// Lookup finds a resource by name, alias or kind (case-insensitive).
+func Lookup(name string) (Resource, error) {
+	n := strings.ToLower(name)
+	for _, r := range All {
+		if r.Name == n || strings.ToLower(r.Kind) == n {
+			return r, nil
+		}
+		for _, a := range r.Aliases {
+			if a == n {
+				return r, nil
+			}
+		}
+	}
+	return Resource{}, fmt.Errorf("the server doesn't have a resource type %q", name)
+}
+
+// ForKind finds a resource by its Kind ("Pod").
+func ForKind(kind string) (Resource, error) {
+	for _, r := range All {
+		if r.Kind == kind {
+			return r, nil
+		}
+	}
+	return Resource{}, fmt.Errorf("no matches for kind %q in version \"v1\"", kind)
+}
+
+// GroupResource is the resource as Kubernetes API errors name it.
+func (r Resource) GroupResource() schema.GroupResource {
+	return schema.GroupResource{Resource: r.Name}
+}

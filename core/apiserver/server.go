@@ -1,0 +1,205 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"net"
+	goruntime "runtime"
+	"sort"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/skiffhq/skiff/core/api"
+	"github.com/skiffhq/skiff/core/api/apipb"
+	"github.com/skiffhq/skiff/core/pki"
+	"github.com/skiffhq/skiff/core/registry"
+	"github.com/skiffhq/skiff/core/store"
+	"github.com/skiffhq/skiff/core/version"
+)
+
+// pluginStatusResource is where agents' plugin reports are kept; it is not a
+// Kubernetes resource, so it is not served through the object verbs.
+const pluginStatusResource = "pluginstatuses"
+
+// Config is what the server needs.
+type Config struct {
+	Store *store.Store
+	CA    *pki.CA
+	// ServingCert is the server's TLS certificate.
+	ServingCert pki.KeyPair
+	// AgentClientCert is what the server presents to node agents when it
+	// relays logs and images.
+	AgentClientCert pki.KeyPair
+}
+
+// Server is the API server.
+type Server struct {
+	apipb.UnimplementedSkiffServer
+	objects *objects
+	agents  *agentDialer
+	grpc    *grpc.Server
+}
+
+// New builds a server.
+func New(cfg Config) (*Server, error) {
+	serving, err := cfg.ServingCert.TLSCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate: %w", err)
+	}
+	clientCert, err := cfg.AgentClientCert.TLSCertificate()
+	if err != nil {
+		return nil, fmt.Errorf("agent client certificate: %w", err)
+	}
+	tlsCfg := &tls.Config{
+		Certificates: []tls.Certificate{serving},
+		ClientCAs:    cfg.CA.Pool(),
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		MinVersion:   tls.VersionTLS12,
+	}
+	s := &Server{
+		objects: &objects{store: cfg.Store, strategies: registry.Default(), now: time.Now},
+		agents:  newAgentDialer(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: cfg.CA.Pool(), MinVersion: tls.VersionTLS12}),
+	}
+	s.grpc = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.UnaryInterceptor(unaryAuth),
+		grpc.StreamInterceptor(streamAuth),
+		grpc.MaxRecvMsgSize(64<<20),
+		grpc.MaxSendMsgSize(64<<20),
+	)
+	apipb.RegisterSkiffServer(s.grpc, s)
+	return s, nil
+}
+
+// Serve serves on lis until Stop.
+func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
+
+// Stop stops serving; open streams are cut.
+func (s *Server) Stop() {
+	s.grpc.Stop()
+	s.agents.close()
+}
+
+func (s *Server) Create(ctx context.Context, req *apipb.CreateRequest) (*apipb.Object, error) {
+	obj, err := s.objects.create(ctx, req)
+	if err != nil {
+		return nil, api.ToGRPC(err)
+	}
+	out, err := toPB(obj)
+	return out, api.ToGRPC(err)
+}
+
+func (s *Server) Get(ctx context.Context, req *apipb.GetRequest) (*apipb.Object, error) {
+	_, obj, err := s.objects.get(ctx, req.Resource, req.Namespace, req.Name)
+	if err != nil {
+		return nil, api.ToGRPC(err)
+	}
+	out, err := toPB(obj)
+	return out, api.ToGRPC(err)
+}
+
+func (s *Server) List(ctx context.Context, req *apipb.ListRequest) (*apipb.ListResponse, error) {
+	objs, rev, err := s.objects.list(ctx, req)
+	if err != nil {
+		return nil, api.ToGRPC(err)
+	}
+	resp := &apipb.ListResponse{ResourceVersion: rev}
+	for _, obj := range objs {
+		pb, err := toPB(obj)
+		if err != nil {
+			return nil, api.ToGRPC(err)
+		}
+		resp.Items = append(resp.Items, pb)
+	}
+	return resp, nil
+}
+
+func (s *Server) Update(ctx context.Context, req *apipb.UpdateRequest) (*apipb.Object, error) {
+	obj, err := s.objects.update(ctx, req)
+	if err != nil {
+		return nil, api.ToGRPC(err)
+	}
+	out, err := toPB(obj)
+	return out, api.ToGRPC(err)
+}
+
+func (s *Server) Delete(ctx context.Context, req *apipb.DeleteRequest) (*apipb.Object, error) {
+	obj, err := s.objects.delete(ctx, req)
+	if err != nil {
+		return nil, api.ToGRPC(err)
+	}
+	out, err := toPB(obj)
+	return out, api.ToGRPC(err)
+}
+
+func (s *Server) Watch(req *apipb.WatchRequest, stream apipb.Skiff_WatchServer) error {
+	return api.ToGRPC(s.objects.watch(stream.Context(), req, stream.Send))
+}
+
+func (s *Server) Version(context.Context, *apipb.VersionRequest) (*apipb.VersionResponse, error) {
+	return &apipb.VersionResponse{Version: version.Version, GitCommit: version.GitCommit, GoVersion: goruntime.Version()}, nil
+}
+
+// ReportPlugins stores a node's plugin statuses, replacing its last report.
+func (s *Server) ReportPlugins(ctx context.Context, req *apipb.ReportPluginsRequest) (*apipb.ReportPluginsResponse, error) {
+	id, err := identityFrom(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !id.InGroup(pki.GroupAdmins) && id.User != "system:node:"+req.Node {
+		return nil, api.ToGRPC(forbidden(fmt.Sprintf("user %q may not report plugins of node %q", id.User, req.Node)))
+	}
+	data, err := json.Marshal(req.Plugins)
+	if err != nil {
+		return nil, api.ToGRPC(err)
+	}
+	k := store.Key(pluginStatusResource, "", req.Node)
+	if err := s.putUnconditionally(ctx, k, data); err != nil {
+		return nil, api.ToGRPC(err)
+	}
+	return &apipb.ReportPluginsResponse{}, nil
+}
+
+func (s *Server) putUnconditionally(ctx context.Context, key string, data []byte) error {
+	for {
+		kv, err := s.objects.store.Get(ctx, key)
+		if err != nil {
+			_, cerr := s.objects.store.Create(ctx, key, data)
+			if cerr == nil || ctx.Err() != nil {
+				return cerr
+			}
+			continue
+		}
+		if _, err := s.objects.store.Update(ctx, key, kv.Revision, data); err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// Plugins lists every node's last plugin report.
+func (s *Server) Plugins(ctx context.Context, _ *apipb.PluginsRequest) (*apipb.PluginsResponse, error) {
+	kvs, _, err := s.objects.store.List(ctx, store.ListPrefix(pluginStatusResource, ""))
+	if err != nil {
+		return nil, api.ToGRPC(err)
+	}
+	resp := &apipb.PluginsResponse{}
+	for _, kv := range kvs {
+		var ps []*apipb.PluginStatus
+		if err := json.Unmarshal(kv.Value, &ps); err != nil {
+			return nil, api.ToGRPC(fmt.Errorf("decode plugin report %s: %w", kv.Key, err))
+		}
+		resp.Plugins = append(resp.Plugins, ps...)
+	}
+	sort.SliceStable(resp.Plugins, func(i, j int) bool {
+		a, b := resp.Plugins[i], resp.Plugins[j]
+		if a.Node != b.Node {
+			return a.Node < b.Node
+		}
+		return a.Kind < b.Kind
+	})
+	return resp, nil
+}

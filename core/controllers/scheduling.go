@@ -1,0 +1,335 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/skiffhq/skiff/core/api"
+	"github.com/skiffhq/skiff/core/client"
+	"github.com/skiffhq/skiff/core/events"
+	"github.com/skiffhq/skiff/sdk/scheduler"
+)
+
+// Scheduling feeds the scheduler plugin incremental node and pod changes and
+// binds pending pods to the nodes it picks.
+//
+// The plugin's view is built only from Update calls: every node and bound pod
+// once when the plugin (re)starts, then each change as the watches see it.
+// Pending pods are collected and scheduled in batches; pods that fit nowhere
+// get PodScheduled=False with the plugin's reason and a FailedScheduling
+// event, and are retried when nodes or pods change, or every retryInterval.
+type Scheduling struct {
+	Client    *client.Client
+	Scheduler func() (scheduler.Scheduler, error)
+	Recorder  *events.Recorder
+	Log       *slog.Logger
+
+	mu      sync.Mutex
+	nodes   map[string]*corev1.Node
+	pods    map[types.UID]*corev1.Pod
+	pending map[types.UID]bool
+	// lastReason avoids rewriting an unchanged Unschedulable condition.
+	lastReason map[types.UID]string
+	// outbox holds changes not yet sent to the plugin, in order.
+	outbox []scheduler.Change
+	wake   chan struct{}
+	replay bool
+}
+
+const (
+	batchSize     = 256
+	retryInterval = 5 * time.Second
+)
+
+// Run runs until ctx ends.
+func (s *Scheduling) Run(ctx context.Context) {
+	s.nodes = map[string]*corev1.Node{}
+	s.pods = map[types.UID]*corev1.Pod{}
+	s.pending = map[types.UID]bool{}
+	s.lastReason = map[types.UID]string{}
+	s.wake = make(chan struct{}, 1)
+	s.replay = true
+	go watchLoop(ctx, s.Client, api.Nodes, s.Log, s.onNode)
+	go watchLoop(ctx, s.Client, api.Pods, s.Log, s.onPod)
+	t := time.NewTicker(retryInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		case <-t.C:
+			s.mu.Lock()
+			for uid, p := range s.pods {
+				if p.Spec.NodeName == "" && p.DeletionTimestamp == nil {
+					s.pending[uid] = true
+				}
+			}
+			s.mu.Unlock()
+		}
+		s.scheduleOnce(ctx)
+	}
+}
+
+// Replay makes the next pass send the whole view to the plugin again, as
+// after a restart of the plugin process.
+func (s *Scheduling) Replay(context.Context) {
+	s.mu.Lock()
+	s.replay = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Scheduling) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Scheduling) onNode(typ string, n *corev1.Node) {
+	s.mu.Lock()
+	if typ == "DELETED" {
+		delete(s.nodes, n.Name)
+	} else {
+		s.nodes[n.Name] = n
+	}
+	s.mu.Unlock()
+	s.queueChange(scheduler.Change{Type: changeType(typ), Node: toSchedNode(n)})
+	s.requeueAll()
+}
+
+func (s *Scheduling) onPod(typ string, p *corev1.Pod) {
+	s.mu.Lock()
+	if typ == "DELETED" {
+		delete(s.pods, p.UID)
+		delete(s.pending, p.UID)
+		delete(s.lastReason, p.UID)
+	} else {
+		s.pods[p.UID] = p
+		if p.Spec.NodeName == "" && p.DeletionTimestamp == nil {
+			s.pending[p.UID] = true
+		} else {
+			delete(s.pending, p.UID)
+		}
+	}
+	s.mu.Unlock()
+	if p.Spec.NodeName != "" || typ == "DELETED" {
+		s.queueChange(scheduler.Change{Type: changeType(typ), Pod: toSchedPod(p)})
+	}
+	if typ == "DELETED" {
+		s.requeueAll()
+	}
+	s.poke()
+}
+
+func (s *Scheduling) requeueAll() {
+	s.mu.Lock()
+	for uid, p := range s.pods {
+		if p.Spec.NodeName == "" && p.DeletionTimestamp == nil {
+			s.pending[uid] = true
+		}
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Scheduling) queueChange(c scheduler.Change) {
+	s.mu.Lock()
+	s.outbox = append(s.outbox, c)
+	s.mu.Unlock()
+}
+
+func changeType(typ string) scheduler.ChangeType {
+	if typ == "DELETED" {
+		return scheduler.Delete
+	}
+	return scheduler.Upsert
+}
+
+func toSchedNode(n *corev1.Node) *scheduler.Node {
+	return &scheduler.Node{
+		Name:          n.Name,
+		Labels:        n.Labels,
+		Allocatable:   NodeAllocatable(n.Status.Allocatable),
+		Ready:         NodeReady(n),
+		Unschedulable: n.Spec.Unschedulable,
+	}
+}
+
+func toSchedPod(p *corev1.Pod) *scheduler.Pod {
+	return &scheduler.Pod{
+		Namespace:    p.Namespace,
+		Name:         p.Name,
+		UID:          string(p.UID),
+		NodeName:     p.Spec.NodeName,
+		Requests:     PodRequests(&p.Spec),
+		NodeSelector: p.Spec.NodeSelector,
+	}
+}
+
+// scheduleOnce flushes changes to the plugin and schedules what is pending.
+func (s *Scheduling) scheduleOnce(ctx context.Context) {
+	sched, err := s.Scheduler()
+	if err != nil {
+		s.Log.Debug("scheduler plugin unavailable", "error", err)
+		return
+	}
+	changes, batch := s.takeWork()
+	if len(changes) > 0 {
+		if err := sched.Update(ctx, changes); err != nil {
+			s.Log.Warn("scheduler update failed; will replay", "error", err)
+			s.Replay(ctx)
+			return
+		}
+	}
+	for len(batch) > 0 {
+		n := min(len(batch), batchSize)
+		s.scheduleBatch(ctx, sched, batch[:n])
+		batch = batch[n:]
+	}
+}
+
+// takeWork returns the changes to send (the whole view after a replay) and
+// the pending pods.
+func (s *Scheduling) takeWork() ([]scheduler.Change, []*corev1.Pod) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var changes []scheduler.Change
+	if s.replay {
+		s.replay = false
+		for _, n := range s.nodes {
+			changes = append(changes, scheduler.Change{Type: scheduler.Upsert, Node: toSchedNode(n)})
+		}
+		for _, p := range s.pods {
+			if p.Spec.NodeName != "" {
+				changes = append(changes, scheduler.Change{Type: scheduler.Upsert, Pod: toSchedPod(p)})
+			}
+		}
+		s.outbox = nil
+	} else {
+		changes, s.outbox = s.outbox, nil
+	}
+	var batch []*corev1.Pod
+	for uid := range s.pending {
+		if p, ok := s.pods[uid]; ok {
+			batch = append(batch, p)
+		}
+	}
+	s.pending = map[types.UID]bool{}
+	return changes, batch
+}
+
+func (s *Scheduling) scheduleBatch(ctx context.Context, sched scheduler.Scheduler, pods []*corev1.Pod) {
+	in := make([]scheduler.Pod, len(pods))
+	for i, p := range pods {
+		in[i] = *toSchedPod(p)
+	}
+	decisions, err := sched.Schedule(ctx, in)
+	if err != nil || len(decisions) != len(pods) {
+		s.Log.Warn("schedule failed", "error", err, "pods", len(pods), "decisions", len(decisions))
+		return
+	}
+	for i, d := range decisions {
+		if d.NodeName != "" {
+			s.bind(ctx, pods[i], d.NodeName)
+		} else {
+			s.markUnschedulable(ctx, pods[i], d.Reason)
+		}
+	}
+}
+
+func (s *Scheduling) bind(ctx context.Context, pod *corev1.Pod, node string) {
+	b := pod.DeepCopy()
+	b.Spec.NodeName = node
+	setCondition(&b.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()})
+	if err := s.Client.Update(ctx, api.Pods, pod.Namespace, b, "binding"); err != nil {
+		if !apierrors.IsNotFound(err) {
+			s.Log.Warn("bind failed", "pod", pod.Namespace+"/"+pod.Name, "node", node, "error", err)
+			s.requeue(pod.UID)
+		}
+		// The plugin assumed the pod on node; undo that.
+		s.queueChange(scheduler.Change{Type: scheduler.Delete, Pod: toSchedPod(pod)})
+		return
+	}
+	if s.Recorder != nil {
+		_ = s.Recorder.Eventf(ctx, pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
+	}
+}
+
+func (s *Scheduling) requeue(uid types.UID) {
+	s.mu.Lock()
+	s.pending[uid] = true
+	s.mu.Unlock()
+}
+
+func (s *Scheduling) markUnschedulable(ctx context.Context, pod *corev1.Pod, reason string) {
+	s.mu.Lock()
+	same := s.lastReason[pod.UID] == reason
+	s.lastReason[pod.UID] = reason
+	s.mu.Unlock()
+	if same {
+		return
+	}
+	p := pod.DeepCopy()
+	setCondition(&p.Status, corev1.PodCondition{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+		Message: reason, LastTransitionTime: metav1.Now(),
+	})
+	if err := s.Client.Update(ctx, api.Pods, p.Namespace, p, "status"); err != nil && !apierrors.IsNotFound(err) {
+		s.Log.Warn("mark unschedulable failed", "pod", pod.Namespace+"/"+pod.Name, "error", err)
+	}
+	if s.Recorder != nil {
+		_ = s.Recorder.Eventf(ctx, pod, corev1.EventTypeWarning, "FailedScheduling", "%s", reason)
+	}
+}
+
+// setCondition replaces the condition of the same type, keeping its
+// transition time if the status did not change.
+func setCondition(st *corev1.PodStatus, c corev1.PodCondition) {
+	for i := range st.Conditions {
+		if st.Conditions[i].Type == c.Type {
+			if st.Conditions[i].Status == c.Status {
+				c.LastTransitionTime = st.Conditions[i].LastTransitionTime
+			}
+			st.Conditions[i] = c
+			return
+		}
+	}
+	st.Conditions = append(st.Conditions, c)
+}
+
+// watchLoop lists and watches a resource forever, re-listing after errors,
+// and calls fn for each event with the decoded object.
+func watchLoop[T any, PT interface{ *T }](ctx context.Context, c *client.Client, res api.Resource, log *slog.Logger, fn func(string, PT)) {
+	for ctx.Err() == nil {
+		events, errc, err := c.Watch(ctx, res, "", client.ListOptions{}, 0)
+		if err == nil {
+			for ev := range events {
+				obj := PT(new(T))
+				if err := json.Unmarshal(ev.Object, obj); err != nil {
+					log.Warn("decode watch event", "resource", res.Name, "error", err)
+					continue
+				}
+				fn(ev.Type, obj)
+			}
+			err = <-errc
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warn("watch ended; re-listing", "resource", res.Name, "error", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,90 @@
+package cmd
+
+import (
+	"io"
+	"sync"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/skiffhq/skiff/core/client"
+	"github.com/skiffhq/skiff/core/clientconfig"
+)
+
+// IOStreams are the standard streams of a command.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+}
+
+// ConfigFlags are the global flags that choose the server and namespace.
+type ConfigFlags struct {
+	ConfigPath string
+	Context    string
+	Namespace  string
+}
+
+// AddFlags registers the global flags.
+func (f *ConfigFlags) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&f.ConfigPath, "config", "", "Path to the skiff client config file (default $"+clientconfig.EnvVar+", then ~/.skiff/config).")
+	fs.StringVar(&f.Context, "context", "", "The name of the client config context to use.")
+	fs.StringVarP(&f.Namespace, "namespace", "n", "", "If present, the namespace scope for this CLI request.")
+}
+
+// Factory gives commands what they need from outside: a connected client,
+// the namespace to work in, and the clock.
+type Factory interface {
+	// Client connects (once) to the server of the chosen context.
+	Client() (*client.Client, error)
+	// Namespace is -n, else the context's namespace, else "default";
+	// explicit reports whether -n was given.
+	Namespace() (ns string, explicit bool)
+	Now() time.Time
+}
+
+// NewFactory returns the factory main uses: it reads the client config
+// named by the flags.
+func NewFactory(flags *ConfigFlags) Factory { return &configFactory{flags: flags} }
+
+type configFactory struct {
+	flags *ConfigFlags
+	once  sync.Once
+	c     *client.Client
+	err   error
+}
+
+func (f *configFactory) Client() (*client.Client, error) {
+	f.once.Do(func() { f.c, f.err = client.FromFile(f.flags.ConfigPath, f.flags.Context) })
+	return f.c, f.err
+}
+
+func (f *configFactory) Namespace() (string, bool) {
+	if f.flags.Namespace != "" {
+		return f.flags.Namespace, true
+	}
+	if ns := f.contextNamespace(); ns != "" {
+		return ns, false
+	}
+	return "default", false
+}
+
+// contextNamespace reads the namespace of the context without connecting,
+// so that client-only commands work without a server.
+func (f *configFactory) contextNamespace() string {
+	path, err := clientconfig.ResolvePath(f.flags.ConfigPath)
+	if err != nil {
+		return ""
+	}
+	cfg, err := clientconfig.Load(path)
+	if err != nil {
+		return ""
+	}
+	r, err := cfg.Current(f.flags.Context)
+	if err != nil {
+		return ""
+	}
+	return r.Context.Namespace
+}
+
+func (f *configFactory) Now() time.Time { return time.Now() }

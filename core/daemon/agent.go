@@ -1,0 +1,148 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/skiffhq/skiff/core/agent"
+	"github.com/skiffhq/skiff/core/client"
+	"github.com/skiffhq/skiff/core/clientconfig"
+	"github.com/skiffhq/skiff/core/containerdproc"
+	"github.com/skiffhq/skiff/core/pki"
+	"github.com/skiffhq/skiff/core/pluginhost"
+	"github.com/skiffhq/skiff/sdk/base"
+	"github.com/skiffhq/skiff/sdk/network"
+	"github.com/skiffhq/skiff/sdk/probes"
+	"github.com/skiffhq/skiff/sdk/runtime"
+	"github.com/skiffhq/skiff/sdk/volumes"
+)
+
+// runningAgent is a started node agent with its plugins.
+type runningAgent struct {
+	containerd *containerdproc.Process
+	plugins    *pluginhost.Host
+	client     *client.Client
+	cancel     context.CancelFunc
+	done       chan error
+}
+
+// startAgent starts containerd when needed, the node's plugins and the agent.
+func startAgent(ctx context.Context, o *Options, ca *pki.CA, serverAddr string) (*runningAgent, error) {
+	ra := &runningAgent{done: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			ra.stop()
+		}
+	}()
+	socket := o.ContainerdSocket
+	if !containerdproc.Answers(socket) {
+		p, err := containerdproc.Start(ctx, filepath.Join(o.DataDir, "containerd"))
+		if err != nil {
+			return nil, fmt.Errorf("no containerd answers on %s and starting one failed: %w", socket, err)
+		}
+		ra.containerd, socket = p, p.Socket
+	}
+	c, err := nodeClient(o, ca, serverAddr)
+	if err != nil {
+		return nil, err
+	}
+	ra.client = c
+	ra.plugins = pluginhost.New(o.NodeName, filepath.Join(o.DataDir, "plugins", "logs"))
+	if err := ra.plugins.Start(ctx, nodePluginSpecs(o, socket)); err != nil {
+		return nil, err
+	}
+	serving, err := ca.IssueServer(o.NodeName, []string{o.NodeName}, []net.IP{net.ParseIP(o.NodeIP)})
+	if err != nil {
+		return nil, err
+	}
+	a := agent.New(agent.Config{
+		NodeName: o.NodeName, NodeIP: o.NodeIP, ListenAddr: o.AgentListen, Roles: o.roles(),
+		DataDir: o.DataDir, Client: c, Plugins: ra.plugins, CA: ca, ServingCert: serving,
+		BackoffBase: o.BackoffBase, ClusterCIDR: o.ClusterCIDR,
+		PlainHTTPRegistries: o.PlainHTTPRegistries, Log: o.Log.With("component", "agent"),
+	})
+	actx, cancel := context.WithCancel(context.Background())
+	ra.cancel = cancel
+	go func() { ra.done <- a.Run(actx) }()
+	ok = true
+	return ra, nil
+}
+
+func (o *Options) roles() []string {
+	if o.Server == "" {
+		return []string{"control-plane"}
+	}
+	return nil
+}
+
+// nodeClient makes the agent's API client with a node certificate
+// (system:node:<name> in system:nodes).
+func nodeClient(o *Options, ca *pki.CA, serverAddr string) (*client.Client, error) {
+	kp, err := ca.IssueClient("system:node:"+o.NodeName, []string{pki.GroupNodes})
+	if err != nil {
+		return nil, err
+	}
+	cfg := clientconfig.New("node", serverAddr, ca.CertPEM, kp.CertPEM, kp.KeyPEM)
+	r, err := cfg.Current("")
+	if err != nil {
+		return nil, err
+	}
+	return client.New(r)
+}
+
+func nodePluginSpecs(o *Options, containerdSocket string) []pluginhost.Spec {
+	dir := func(kind base.Kind) string { return filepath.Join(o.DataDir, "plugins", string(kind)) }
+	bin := func(name string) string { return filepath.Join(o.PluginDir, name) }
+	netSettings := map[string]string{}
+	if o.PodBridge != "" {
+		netSettings["bridge"] = o.PodBridge
+	}
+	return []pluginhost.Spec{
+		{Kind: base.KindRuntime, Path: bin("skiff-runtime-containerd"), Versions: runtime.ClientVersions(), DataDir: dir(base.KindRuntime),
+			Settings: map[string]string{"address": containerdSocket, "plain_http_registries": strings.Join(o.PlainHTTPRegistries, ",")}},
+		{Kind: base.KindNetwork, Path: bin("skiff-net-overlay"), Versions: network.ClientVersions(), DataDir: dir(base.KindNetwork),
+			Settings: netSettings},
+		{Kind: base.KindVolumes, Path: bin("skiff-volumes"), Versions: volumes.ClientVersions(), DataDir: dir(base.KindVolumes)},
+		{Kind: base.KindProbes, Path: bin("skiff-probes"), Versions: probes.ClientVersions(), DataDir: dir(base.KindProbes)},
+	}
+}
+
+// stop stops the agent and its plugins (containers keep running), then the
+// containerd skiffd started, if any.
+func (ra *runningAgent) stop() {
+	if ra.cancel != nil {
+		ra.cancel()
+		select {
+		case <-ra.done:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	if ra.plugins != nil {
+		ra.plugins.Stop()
+	}
+	if ra.client != nil {
+		ra.client.Close()
+	}
+	if ra.containerd != nil {
+		ra.containerd.Stop()
+	}
+}
+
+// reportPlugins reports a plugin host's statuses every two seconds.
+func reportPlugins(ctx context.Context, c *client.Client, node string, host *pluginhost.Host) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		_ = agent.ReportPlugins(ctx, c, node, host)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

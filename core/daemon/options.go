@@ -1,0 +1,106 @@
+// Package daemon assembles skiffd's processes from the core's parts:
+// `skiffd dev` (server + agent + embedded etcd on this host), `skiffd
+// server` and `skiffd agent`.
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/skiffhq/skiff/core/pluginhost"
+)
+
+// Options configure skiffd. Zero values get the documented defaults.
+type Options struct {
+	DataDir string
+	// Listen is the API server address (default 127.0.0.1:6443).
+	Listen string
+	// EtcdEndpoints points the server at an external etcd; empty embeds one.
+	EtcdEndpoints []string
+	// PluginDir holds the plugin binaries (default: beside skiffd).
+	PluginDir string
+	// ContainerdSocket is tried first; when nothing answers there, skiffd
+	// starts containerd itself under DataDir/containerd.
+	ContainerdSocket string
+	NodeName         string
+	// NodeIP is the agent's address (default 127.0.0.1 for dev).
+	NodeIP string
+	// AgentListen is where the agent serves the API server (default NodeIP:0).
+	AgentListen string
+	// Server is the API server an agent joins (skiffd agent).
+	Server string
+	// PKIDir holds the cluster CA an agent uses to get its certificates
+	// (skiffd agent; default DataDir/pki).
+	PKIDir string
+	// WriteUserConfig also merges the admin config into ~/.skiff/config.
+	WriteUserConfig bool
+	ClusterCIDR     string
+	NodeMaskBits    int
+	BackoffBase     time.Duration
+	// PlainHTTPRegistries are registries pulled from over plain HTTP.
+	PlainHTTPRegistries []string
+	// PodBridge is the node's pod bridge (default: the network plugin's).
+	PodBridge string
+	// ContextName names the cluster in client configs (default "skiff").
+	ContextName string
+	Log         *slog.Logger
+}
+
+func (o *Options) defaults() error {
+	if o.DataDir == "" {
+		return fmt.Errorf("--data-dir is required")
+	}
+	abs, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", o.DataDir, err)
+	}
+	o.DataDir = abs
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s: %w", o.DataDir, err)
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:6443"
+	}
+	if o.PluginDir == "" {
+		o.PluginDir = pluginhost.DefaultPluginDir()
+	}
+	if o.ContainerdSocket == "" {
+		o.ContainerdSocket = "/run/containerd/containerd.sock"
+	}
+	if o.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		o.NodeName = h
+	}
+	if o.NodeIP == "" {
+		o.NodeIP = "127.0.0.1"
+	}
+	if net.ParseIP(o.NodeIP) == nil {
+		return fmt.Errorf("--node-ip %q: not an IP address", o.NodeIP)
+	}
+	if o.AgentListen == "" {
+		o.AgentListen = net.JoinHostPort(o.NodeIP, "0")
+	}
+	if o.PKIDir == "" {
+		o.PKIDir = filepath.Join(o.DataDir, "pki")
+	}
+	if o.ClusterCIDR == "" {
+		o.ClusterCIDR = "10.244.0.0/16"
+	}
+	if o.NodeMaskBits == 0 {
+		o.NodeMaskBits = 24
+	}
+	if o.ContextName == "" {
+		o.ContextName = "skiff"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return nil
+}

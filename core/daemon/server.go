@@ -1,0 +1,212 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/skiffhq/skiff/core/apiserver"
+	"github.com/skiffhq/skiff/core/client"
+	"github.com/skiffhq/skiff/core/clientconfig"
+	"github.com/skiffhq/skiff/core/controllers"
+	"github.com/skiffhq/skiff/core/embedetcd"
+	"github.com/skiffhq/skiff/core/events"
+	"github.com/skiffhq/skiff/core/pki"
+	"github.com/skiffhq/skiff/core/pluginhost"
+	"github.com/skiffhq/skiff/core/store"
+	"github.com/skiffhq/skiff/sdk/base"
+	"github.com/skiffhq/skiff/sdk/scheduler"
+)
+
+// serverPluginNode is the NODE that `plugin ls` shows for the server's own
+// plugins.
+const serverPluginNode = "control-plane"
+
+// runningServer is a started API server with its controllers.
+type runningServer struct {
+	ca       *pki.CA
+	etcd     *embedetcd.Etcd
+	etcdCli  *clientv3.Client
+	api      *apiserver.Server
+	plugins  *pluginhost.Host
+	addr     string
+	cancel   context.CancelFunc
+	adminCfg *clientconfig.Config
+}
+
+// startServer starts etcd (embedded unless endpoints are given), the API
+// server, the scheduler plugin and the controllers.
+func startServer(ctx context.Context, o *Options) (*runningServer, error) {
+	s := &runningServer{}
+	ok := false
+	defer func() {
+		if !ok {
+			s.stop()
+		}
+	}()
+	var err error
+	if s.ca, err = pki.LoadOrCreateCA(o.PKIDir); err != nil {
+		return nil, err
+	}
+	if err := s.startEtcd(ctx, o); err != nil {
+		return nil, err
+	}
+	if err := s.startAPI(o); err != nil {
+		return nil, err
+	}
+	if s.adminCfg, err = writeAdminConfig(o, s.ca, s.addr); err != nil {
+		return nil, err
+	}
+	if err := s.startControllers(ctx, o); err != nil {
+		return nil, err
+	}
+	ok = true
+	return s, nil
+}
+
+func (s *runningServer) startEtcd(ctx context.Context, o *Options) error {
+	if len(o.EtcdEndpoints) > 0 {
+		c, err := embedetcd.Connect(o.EtcdEndpoints)
+		if err != nil {
+			return err
+		}
+		s.etcdCli = c
+		return nil
+	}
+	e, err := embedetcd.Start(ctx, o.DataDir)
+	if err != nil {
+		return err
+	}
+	s.etcd, s.etcdCli = e, e.Client
+	return nil
+}
+
+func (s *runningServer) startAPI(o *Options) error {
+	host, _, err := net.SplitHostPort(o.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %q: %w", o.Listen, err)
+	}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
+	if ip := net.ParseIP(host); ip != nil {
+		ips = append(ips, ip)
+	}
+	serving, err := s.ca.IssueServer("skiff-apiserver", []string{"localhost", "skiff-apiserver"}, ips)
+	if err != nil {
+		return err
+	}
+	toAgents, err := s.ca.IssueClient("skiff-apiserver", []string{pki.GroupAdmins})
+	if err != nil {
+		return err
+	}
+	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: s.ca, ServingCert: serving, AgentClientCert: toAgents})
+	if err != nil {
+		return err
+	}
+	lis, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("API server: listen on %s: %w", o.Listen, err)
+	}
+	s.addr = lis.Addr().String()
+	go func() { _ = s.api.Serve(lis) }()
+	return nil
+}
+
+// writeAdminConfig writes DIR/admin.conf with an admin client certificate
+// (kept across restarts) and, if asked, merges it into ~/.skiff/config.
+func writeAdminConfig(o *Options, ca *pki.CA, addr string) (*clientconfig.Config, error) {
+	path := filepath.Join(o.DataDir, "admin.conf")
+	cfg, err := clientconfig.Load(path)
+	if err != nil || len(cfg.Users) == 0 || string(cfg.Clusters[0].CertificateAuthorityData) != string(ca.CertPEM) {
+		kp, err := ca.IssueClient("admin", []string{pki.GroupAdmins})
+		if err != nil {
+			return nil, err
+		}
+		cfg = clientconfig.New(o.ContextName, addr, ca.CertPEM, kp.CertPEM, kp.KeyPEM)
+	}
+	cfg.Clusters[0].Server = addr
+	if err := cfg.Write(path); err != nil {
+		return nil, err
+	}
+	if !o.WriteUserConfig {
+		return cfg, nil
+	}
+	userPath, err := clientconfig.DefaultPath()
+	if err != nil {
+		return nil, err
+	}
+	user, err := clientconfig.Load(userPath)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		user = &clientconfig.Config{}
+	}
+	user.Merge(cfg)
+	return cfg, user.Write(userPath)
+}
+
+func (s *runningServer) startControllers(ctx context.Context, o *Options) error {
+	cidr, err := netip.ParsePrefix(o.ClusterCIDR)
+	if err != nil {
+		return fmt.Errorf("--cluster-cidr %q: %w", o.ClusterCIDR, err)
+	}
+	r, err := s.adminCfg.Current("")
+	if err != nil {
+		return err
+	}
+	c, err := client.New(r)
+	if err != nil {
+		return err
+	}
+	s.plugins = pluginhost.New("", filepath.Join(o.DataDir, "plugins", "server"))
+	err = s.plugins.Start(ctx, []pluginhost.Spec{{
+		Kind: base.KindScheduler, Path: filepath.Join(o.PluginDir, "skiff-scheduler-binpack"),
+		Versions: scheduler.ClientVersions(), DataDir: filepath.Join(o.DataDir, "plugins", "scheduler"),
+	}})
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	sched := &controllers.Scheduling{
+		Client: c,
+		Scheduler: func() (scheduler.Scheduler, error) {
+			impl, err := s.plugins.Get(base.KindScheduler)
+			if err != nil {
+				return nil, err
+			}
+			return impl.(scheduler.Scheduler), nil
+		},
+		Recorder: events.NewRecorder(c, "default-scheduler", ""),
+		Log:      o.Log.With("controller", "scheduling"),
+	}
+	s.plugins.OnRestart(base.KindScheduler, sched.Replay)
+	go sched.Run(cctx)
+	ipam := &controllers.NodeIPAM{Client: c, ClusterCIDR: cidr, NodeMaskBits: o.NodeMaskBits, Log: o.Log.With("controller", "nodeipam")}
+	go ipam.Run(cctx)
+	go reportPlugins(cctx, c, serverPluginNode, s.plugins)
+	return nil
+}
+
+func (s *runningServer) stop() {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	if s.plugins != nil {
+		s.plugins.Stop()
+	}
+	if s.api != nil {
+		s.api.Stop()
+	}
+	if s.etcd != nil {
+		s.etcd.Close()
+	} else if s.etcdCli != nil {
+		s.etcdCli.Close()
+	}
+}

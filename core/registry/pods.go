@@ -1,0 +1,346 @@
+package registry
+
+import (
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/sets"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/skiffhq/skiff/core/api"
+)
+
+// Default grace period, as in Kubernetes.
+const defaultTerminationGracePeriod int64 = 30
+
+// metaFields are the metadata fields every kind accepts. Server-set fields
+// are accepted so that `get -o yaml` output can be applied again.
+var metaFields = []string{
+	"apiVersion", "kind", "metadata",
+	"metadata.name", "metadata.namespace", "metadata.labels.*", "metadata.annotations.*",
+	"metadata.uid", "metadata.resourceVersion", "metadata.creationTimestamp", "metadata.generation",
+	"metadata.deletionTimestamp", "metadata.deletionGracePeriodSeconds", "metadata.managedFields.*",
+}
+
+// containerFields are the container fields skiff implements today.
+var containerFields = []string{
+	"name", "image", "command", "args", "workingDir", "imagePullPolicy",
+	"env", "env[].name", "env[].value",
+	"ports", "ports[].name", "ports[].containerPort", "ports[].protocol",
+	"resources", "resources.limits.*", "resources.requests.*",
+	"terminationMessagePath", "terminationMessagePolicy", "stdin", "stdinOnce", "tty",
+	"volumeMounts", "volumeMounts[].name", "volumeMounts[].mountPath", "volumeMounts[].readOnly",
+}
+
+var podSupported = func() supportedFields {
+	paths := append([]string{}, metaFields...)
+	paths = append(paths,
+		"spec", "spec.containers", "spec.initContainers",
+		"spec.restartPolicy", "spec.terminationGracePeriodSeconds", "spec.dnsPolicy",
+		"spec.nodeName", "spec.nodeSelector.*", "spec.schedulerName", "spec.enableServiceLinks",
+		"spec.volumes", "spec.volumes[].name", "spec.volumes[].emptyDir", "spec.volumes[].emptyDir.medium", "spec.volumes[].emptyDir.sizeLimit",
+		"status.*",
+	)
+	for _, list := range []string{"spec.containers[]", "spec.initContainers[]"} {
+		for _, f := range containerFields {
+			paths = append(paths, list+"."+f)
+		}
+	}
+	return newSupportedFields(paths...)
+}()
+
+// PodStrategy is the pods resource.
+type PodStrategy struct{}
+
+func (PodStrategy) Resource() api.Resource { return api.Pods }
+func (PodStrategy) New() Object            { return &corev1.Pod{} }
+
+func (PodStrategy) Decode(data []byte) (Object, error) {
+	return decodeTyped[corev1.Pod]("Pod", data, podSupported)
+}
+
+func (PodStrategy) PrepareForCreate(obj Object) {
+	pod := obj.(*corev1.Pod)
+	pod.Status = corev1.PodStatus{Phase: corev1.PodPending}
+	DefaultPodSpec(&pod.Spec)
+}
+
+// DefaultPodSpec applies Kubernetes' defaults to a pod spec.
+func DefaultPodSpec(spec *corev1.PodSpec) {
+	if spec.RestartPolicy == "" {
+		spec.RestartPolicy = corev1.RestartPolicyAlways
+	}
+	if spec.TerminationGracePeriodSeconds == nil {
+		g := defaultTerminationGracePeriod
+		spec.TerminationGracePeriodSeconds = &g
+	}
+	if spec.DNSPolicy == "" {
+		spec.DNSPolicy = corev1.DNSClusterFirst
+	}
+	if spec.SchedulerName == "" {
+		spec.SchedulerName = corev1.DefaultSchedulerName
+	}
+	for i := range spec.InitContainers {
+		defaultContainer(&spec.InitContainers[i])
+	}
+	for i := range spec.Containers {
+		defaultContainer(&spec.Containers[i])
+	}
+}
+
+func defaultContainer(c *corev1.Container) {
+	if c.ImagePullPolicy == "" {
+		c.ImagePullPolicy = DefaultPullPolicy(c.Image)
+	}
+	if c.TerminationMessagePath == "" {
+		c.TerminationMessagePath = corev1.TerminationMessagePathDefault
+	}
+	if c.TerminationMessagePolicy == "" {
+		c.TerminationMessagePolicy = corev1.TerminationMessageReadFile
+	}
+	for i := range c.Ports {
+		if c.Ports[i].Protocol == "" {
+			c.Ports[i].Protocol = corev1.ProtocolTCP
+		}
+	}
+	// As in Kubernetes: a limit without a request makes the request equal it.
+	for name, q := range c.Resources.Limits {
+		if _, ok := c.Resources.Requests[name]; !ok {
+			if c.Resources.Requests == nil {
+				c.Resources.Requests = corev1.ResourceList{}
+			}
+			c.Resources.Requests[name] = q.DeepCopy()
+		}
+	}
+}
+
+// DefaultPullPolicy is Kubernetes' default: Always for ":latest" or no tag,
+// IfNotPresent otherwise.
+func DefaultPullPolicy(image string) corev1.PullPolicy {
+	ref := image
+	if i := strings.Index(ref, "@"); i >= 0 {
+		return corev1.PullIfNotPresent
+	}
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		ref = ref[i+1:]
+	}
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || ref[i+1:] == "latest" {
+		return corev1.PullAlways
+	}
+	return corev1.PullIfNotPresent
+}
+
+func (PodStrategy) Validate(obj Object) field.ErrorList {
+	pod := obj.(*corev1.Pod)
+	errs := ValidateMeta(pod, true, validation.IsDNS1123Subdomain)
+	return append(errs, validatePodSpec(&pod.Spec, field.NewPath("spec"))...)
+}
+
+func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if len(spec.Containers) == 0 {
+		errs = append(errs, field.Required(path.Child("containers"), "a pod needs at least one container"))
+	}
+	volumes := sets.New[string]()
+	for i, v := range spec.Volumes {
+		vp := path.Child("volumes").Index(i)
+		for _, msg := range validation.IsDNS1123Label(v.Name) {
+			errs = append(errs, field.Invalid(vp.Child("name"), v.Name, msg))
+		}
+		if volumes.Has(v.Name) {
+			errs = append(errs, field.Duplicate(vp.Child("name"), v.Name))
+		}
+		volumes.Insert(v.Name)
+		if v.EmptyDir == nil {
+			errs = append(errs, field.Required(vp, "a volume source is required (skiff supports emptyDir)"))
+		}
+	}
+	names := sets.New[string]()
+	errs = append(errs, validateContainers(spec.InitContainers, path.Child("initContainers"), names, volumes)...)
+	errs = append(errs, validateContainers(spec.Containers, path.Child("containers"), names, volumes)...)
+	switch spec.RestartPolicy {
+	case corev1.RestartPolicyAlways, corev1.RestartPolicyOnFailure, corev1.RestartPolicyNever:
+	default:
+		errs = append(errs, field.NotSupported(path.Child("restartPolicy"), spec.RestartPolicy, []string{"Always", "OnFailure", "Never"}))
+	}
+	if g := spec.TerminationGracePeriodSeconds; g != nil && *g < 0 {
+		errs = append(errs, field.Invalid(path.Child("terminationGracePeriodSeconds"), *g, "must be >= 0"))
+	}
+	if spec.DNSPolicy != corev1.DNSClusterFirst && spec.DNSPolicy != corev1.DNSDefault {
+		errs = append(errs, field.NotSupported(path.Child("dnsPolicy"), spec.DNSPolicy, []string{"ClusterFirst", "Default"}))
+	}
+	if spec.SchedulerName != corev1.DefaultSchedulerName {
+		errs = append(errs, field.NotSupported(path.Child("schedulerName"), spec.SchedulerName, []string{corev1.DefaultSchedulerName}))
+	}
+	if spec.NodeName != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(spec.NodeName) {
+			errs = append(errs, field.Invalid(path.Child("nodeName"), spec.NodeName, msg))
+		}
+	}
+	return errs
+}
+
+func validateContainers(cs []corev1.Container, path *field.Path, names, volumes sets.Set[string]) field.ErrorList {
+	var errs field.ErrorList
+	for i := range cs {
+		c := &cs[i]
+		cp := path.Index(i)
+		if c.Name == "" {
+			errs = append(errs, field.Required(cp.Child("name"), ""))
+		}
+		for _, msg := range validation.IsDNS1123Label(c.Name) {
+			errs = append(errs, field.Invalid(cp.Child("name"), c.Name, msg))
+		}
+		if names.Has(c.Name) {
+			errs = append(errs, field.Duplicate(cp.Child("name"), c.Name))
+		}
+		names.Insert(c.Name)
+		if strings.TrimSpace(c.Image) == "" {
+			errs = append(errs, field.Required(cp.Child("image"), ""))
+		}
+		switch c.ImagePullPolicy {
+		case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+		default:
+			errs = append(errs, field.NotSupported(cp.Child("imagePullPolicy"), c.ImagePullPolicy, []string{"Always", "IfNotPresent", "Never"}))
+		}
+		errs = append(errs, validateEnv(c.Env, cp.Child("env"))...)
+		errs = append(errs, validatePorts(c.Ports, cp.Child("ports"))...)
+		errs = append(errs, validateResources(c.Resources, cp.Child("resources"))...)
+		for j, m := range c.VolumeMounts {
+			mp := cp.Child("volumeMounts").Index(j)
+			if !volumes.Has(m.Name) {
+				errs = append(errs, field.NotFound(mp.Child("name"), m.Name))
+			}
+			if !strings.HasPrefix(m.MountPath, "/") {
+				errs = append(errs, field.Invalid(mp.Child("mountPath"), m.MountPath, "must be an absolute path"))
+			}
+		}
+	}
+	return errs
+}
+
+func validateEnv(env []corev1.EnvVar, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, e := range env {
+		for _, msg := range validation.IsEnvVarName(e.Name) {
+			errs = append(errs, field.Invalid(path.Index(i).Child("name"), e.Name, msg))
+		}
+	}
+	return errs
+}
+
+func validatePorts(ports []corev1.ContainerPort, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, p := range ports {
+		pp := path.Index(i)
+		for _, msg := range validation.IsValidPortNum(int(p.ContainerPort)) {
+			errs = append(errs, field.Invalid(pp.Child("containerPort"), p.ContainerPort, msg))
+		}
+		if p.Name != "" {
+			for _, msg := range validation.IsValidPortName(p.Name) {
+				errs = append(errs, field.Invalid(pp.Child("name"), p.Name, msg))
+			}
+		}
+		switch p.Protocol {
+		case corev1.ProtocolTCP, corev1.ProtocolUDP, corev1.ProtocolSCTP:
+		default:
+			errs = append(errs, field.NotSupported(pp.Child("protocol"), p.Protocol, []string{"TCP", "UDP", "SCTP"}))
+		}
+	}
+	return errs
+}
+
+var supportedResources = []string{string(corev1.ResourceCPU), string(corev1.ResourceMemory)}
+
+func validateResources(r corev1.ResourceRequirements, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, list := range []struct {
+		name string
+		rl   corev1.ResourceList
+	}{{"limits", r.Limits}, {"requests", r.Requests}} {
+		for name, q := range list.rl {
+			p := path.Child(list.name).Key(string(name))
+			if name != corev1.ResourceCPU && name != corev1.ResourceMemory {
+				errs = append(errs, field.NotSupported(path.Child(list.name), name, supportedResources))
+				continue
+			}
+			if q.Sign() < 0 {
+				errs = append(errs, field.Invalid(p, q.String(), "must be greater than or equal to 0"))
+			}
+		}
+	}
+	for name, req := range r.Requests {
+		if lim, ok := r.Limits[name]; ok && req.Cmp(lim) > 0 {
+			errs = append(errs, field.Invalid(path.Child("requests").Key(string(name)), req.String(),
+				fmt.Sprintf("must be less than or equal to %s limit of %s", name, lim.String())))
+		}
+	}
+	return errs
+}
+
+func (PodStrategy) PrepareForUpdate(obj, old Object, subresource string) error {
+	pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
+	KeepMetaOnUpdate(pod, oldPod)
+	switch subresource {
+	case "":
+		pod.Status = oldPod.Status
+		DefaultPodSpec(&pod.Spec)
+		if pod.Spec.NodeName == "" {
+			pod.Spec.NodeName = oldPod.Spec.NodeName
+		}
+	case "status":
+		pod.Spec = oldPod.Spec
+		pod.Labels, pod.Annotations = oldPod.Labels, oldPod.Annotations
+	case "binding":
+		if oldPod.Spec.NodeName != "" {
+			return apierrors.NewConflict(api.Pods.GroupResource(), pod.Name, fmt.Errorf("pod %q is already assigned to node %q", pod.Name, oldPod.Spec.NodeName))
+		}
+		nodeName := pod.Spec.NodeName
+		conditions := pod.Status.Conditions
+		*pod = *oldPod.DeepCopy()
+		pod.Spec.NodeName = nodeName
+		pod.Status.Conditions = conditions
+	default:
+		return apierrors.NewBadRequest(fmt.Sprintf("pods: unknown subresource %q", subresource))
+	}
+	return nil
+}
+
+// ValidateUpdate allows what Kubernetes allows on a pod: labels,
+// annotations and container images; the rest of the spec is immutable.
+func (s PodStrategy) ValidateUpdate(obj, old Object) field.ErrorList {
+	pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
+	errs := s.Validate(pod)
+	mutable := oldPod.Spec.DeepCopy()
+	for i := range mutable.Containers {
+		if i < len(pod.Spec.Containers) {
+			mutable.Containers[i].Image = pod.Spec.Containers[i].Image
+		}
+	}
+	for i := range mutable.InitContainers {
+		if i < len(pod.Spec.InitContainers) {
+			mutable.InitContainers[i].Image = pod.Spec.InitContainers[i].Image
+		}
+	}
+	mutable.NodeName = pod.Spec.NodeName
+	if !apiequality.Semantic.DeepEqual(*mutable, pod.Spec) {
+		errs = append(errs, field.Forbidden(field.NewPath("spec"), "pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`"))
+	}
+	return errs
+}
+
+func (PodStrategy) Fields(obj Object) fields.Set {
+	pod := obj.(*corev1.Pod)
+	return fields.Set{
+		"metadata.name":      pod.Name,
+		"metadata.namespace": pod.Namespace,
+		"spec.nodeName":      pod.Spec.NodeName,
+		"status.phase":       string(pod.Status.Phase),
+	}
+}

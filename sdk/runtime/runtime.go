@@ -1,0 +1,243 @@
+// Package runtime is the contract of a skiff container runtime plugin
+// (skiff.runtime.v1): images, pod sandboxes, containers, logs and exec.
+//
+// The pod lifecycle (which container to start when, restarts, back-off,
+// status) is the core agent's job. The runtime does exactly what it is told
+// and reports what it sees. It must be able to answer ListSandboxes and
+// ListContainers after a restart of itself or of the node agent, from its
+// own state (containerd labels, files under Config.DataDir), so the agent
+// can re-adopt running containers without restarting them.
+//
+// Every object the runtime makes carries the labels it was given; the agent
+// finds its pods and containers again by those labels.
+package runtime
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/skiffhq/skiff/sdk/base"
+)
+
+// APIVersion is the newest version of this contract the SDK speaks.
+const APIVersion = 1
+
+// Image is an image the runtime has locally.
+type Image struct {
+	// Ref is the normalized reference, e.g. "docker.io/library/nginx:latest".
+	Ref string
+	// ID is the image's config digest ("sha256:...").
+	ID string
+	// RepoDigest is the manifest digest reference, when known.
+	RepoDigest string
+	Size       int64
+}
+
+// PullOptions tunes PullImage.
+type PullOptions struct {
+	// PlainHTTP lists registry hosts ("127.0.0.1:5000") reached over plain
+	// HTTP instead of HTTPS.
+	PlainHTTPRegistries []string
+}
+
+// SandboxConfig describes a pod sandbox: the shared context all of a pod's
+// containers run in.
+type SandboxConfig struct {
+	PodUID    string
+	Namespace string
+	Name      string
+	// Hostname is the pod's hostname, shared by its containers.
+	Hostname string
+	// NetNSPath is the pod's network namespace, made by the network plugin.
+	// Every container of the pod joins it.
+	NetNSPath string
+	Labels    map[string]string
+}
+
+// Sandbox is a sandbox the runtime knows.
+type Sandbox struct {
+	ID        string
+	PodUID    string
+	Namespace string
+	Name      string
+	NetNSPath string
+	Labels    map[string]string
+	CreatedAt time.Time
+}
+
+// Mount binds a host path into a container.
+type Mount struct {
+	HostPath      string
+	ContainerPath string
+	ReadOnly      bool
+}
+
+// ContainerResources are the limits the runtime enforces with cgroups.
+// Zero means unlimited.
+type ContainerResources struct {
+	// CPUShares is the relative weight from the CPU request.
+	CPUShares uint64
+	// CPUQuota and CPUPeriod (microseconds) come from the CPU limit.
+	CPUQuota  int64
+	CPUPeriod uint64
+	// MemoryLimitBytes comes from the memory limit.
+	MemoryLimitBytes int64
+}
+
+// ContainerConfig describes a container to create in a sandbox.
+type ContainerConfig struct {
+	Name  string
+	Image string
+	// Command and Args follow Kubernetes: Command replaces the image's
+	// entrypoint, Args its cmd; a Command without Args drops the image's cmd.
+	Command    []string
+	Args       []string
+	Env        []string // "KEY=value"
+	WorkingDir string
+	Labels     map[string]string
+	// LogPath is the file the container's output is written to, one line
+	// per record: "<RFC3339Nano> <stdout|stderr> <F|P> <text>" (the CRI
+	// log format). The runtime creates the file's directory.
+	LogPath   string
+	Mounts    []Mount
+	Resources ContainerResources
+	TTY       bool
+	Stdin     bool
+}
+
+// ContainerState is where a container is in its life.
+type ContainerState int
+
+const (
+	StateUnknown ContainerState = iota
+	StateCreated
+	StateRunning
+	StateExited
+)
+
+func (s ContainerState) String() string {
+	switch s {
+	case StateCreated:
+		return "created"
+	case StateRunning:
+		return "running"
+	case StateExited:
+		return "exited"
+	}
+	return "unknown"
+}
+
+// ContainerStatus is what the runtime sees of a container.
+type ContainerStatus struct {
+	ID        string
+	SandboxID string
+	Name      string
+	Image     string
+	// ImageID is the image's config digest.
+	ImageID    string
+	Labels     map[string]string
+	State      ContainerState
+	PID        int
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+	ExitCode   int
+	// Reason is Kubernetes' word for how it ended: "Completed", "Error",
+	// "OOMKilled".
+	Reason  string
+	Message string
+	LogPath string
+}
+
+// LogOptions selects what ContainerLogs returns.
+type LogOptions struct {
+	Follow bool
+	// TailLines, when >= 0, returns only the last N lines; -1 means all.
+	TailLines int64
+	// Timestamps prefixes each line with its RFC3339Nano time.
+	Timestamps bool
+}
+
+// TermSize is a terminal size for exec with a TTY.
+type TermSize struct {
+	Width  uint16
+	Height uint16
+}
+
+// ExecOptions describes a command to run in a running container.
+type ExecOptions struct {
+	Cmd    []string
+	TTY    bool
+	Stdin  io.Reader // nil: no stdin
+	Stdout io.Writer
+	Stderr io.Writer // unused with TTY
+	// Resize delivers terminal size changes while the command runs.
+	Resize <-chan TermSize
+}
+
+// Runtime is implemented by a container runtime plugin.
+type Runtime interface {
+	base.Plugin
+
+	// PullImage fetches an image from its registry. A failure wraps
+	// ErrImagePull with the registry's error in the message.
+	PullImage(ctx context.Context, ref string, opts PullOptions) (Image, error)
+	// ImageStatus returns the local image for ref, or an error wrapping
+	// base.ErrNotFound.
+	ImageStatus(ctx context.Context, ref string) (Image, error)
+	// ListImages lists local images.
+	ListImages(ctx context.Context) ([]Image, error)
+	// ImportImages loads an OCI or docker-archive tar and returns the
+	// images it held.
+	ImportImages(ctx context.Context, archive io.Reader) ([]Image, error)
+
+	// RunPodSandbox creates the pod's sandbox and returns its ID. It is
+	// idempotent per PodUID: a second call returns the existing sandbox.
+	RunPodSandbox(ctx context.Context, cfg SandboxConfig) (string, error)
+	// StopPodSandbox stops every container of the sandbox.
+	StopPodSandbox(ctx context.Context, sandboxID string) error
+	// RemovePodSandbox removes the sandbox and its containers. Removing an
+	// unknown sandbox is not an error.
+	RemovePodSandbox(ctx context.Context, sandboxID string) error
+	// ListSandboxes lists sandboxes whose labels include every given label.
+	ListSandboxes(ctx context.Context, labels map[string]string) ([]Sandbox, error)
+
+	// CreateContainer creates (does not start) a container in a sandbox.
+	// The image must be local: a missing one wraps ErrImageNotPresent.
+	CreateContainer(ctx context.Context, sandboxID string, cfg ContainerConfig) (string, error)
+	// StartContainer starts a created container.
+	StartContainer(ctx context.Context, id string) error
+	// StopContainer sends SIGTERM, waits up to timeout, then SIGKILL. Stopping
+	// a stopped container is not an error.
+	StopContainer(ctx context.Context, id string, timeout time.Duration) error
+	// RemoveContainer removes a container; its log file stays. Removing an
+	// unknown container is not an error.
+	RemoveContainer(ctx context.Context, id string) error
+	// ContainerStatus reports one container, or an error wrapping
+	// base.ErrNotFound.
+	ContainerStatus(ctx context.Context, id string) (ContainerStatus, error)
+	// ListContainers lists containers whose labels include every given label.
+	ListContainers(ctx context.Context, labels map[string]string) ([]ContainerStatus, error)
+
+	// ContainerLogs streams a container's log, as the text the container
+	// wrote (with timestamps if asked). With Follow it ends when ctx ends or
+	// the container has exited and the log is drained.
+	ContainerLogs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error)
+	// Exec runs a command in a running container and returns its exit code.
+	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+}
+
+// Errors a runtime returns, wrapped with detail.
+var (
+	// ErrImagePull: the registry could not give the image.
+	ErrImagePull = base.NewError("runtime.ImagePull", codes.Unavailable, "image pull failed")
+	// ErrImageNotPresent: the image is not local and was not pulled.
+	ErrImageNotPresent = base.NewError("runtime.ImageNotPresent", codes.FailedPrecondition, "image not present")
+	// ErrInvalidArchive: ImportImages got something that is not an image tar.
+	ErrInvalidArchive = base.NewError("runtime.InvalidArchive", codes.InvalidArgument, "not an image archive")
+	// ErrContainerNotRunning: Exec on a container that is not running.
+	ErrContainerNotRunning = base.NewError("runtime.ContainerNotRunning", codes.FailedPrecondition, "container not running")
+)
