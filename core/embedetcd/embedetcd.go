@@ -86,5 +86,12 @@ func Connect(endpoints []string) (*clientv3.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
+	// Fail at start, not at the first request, when etcd does not answer.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.Get(ctx, "/skiff/health-check"); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("etcd at %v does not answer: %w", endpoints, err)
+	}
 	return c, nil
 }

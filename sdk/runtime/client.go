@@ -222,6 +222,7 @@ func (c *client) Exec(ctx context.Context, id string, opts ExecOptions) (int, er
 	}
 	up := &execUplink{stream: stream}
 	start := &runtimepb.ExecStart{ContainerId: id, Cmd: opts.Cmd, Tty: opts.TTY, Stdin: opts.Stdin != nil}
+	start.InitialSize, opts.Resize = pendingSize(opts.Resize)
 	if err := up.send(&runtimepb.ExecRequest{Msg: &runtimepb.ExecRequest_Start{Start: start}}); err != nil {
 		return 0, execRecvError(stream, err)
 	}
@@ -232,6 +233,23 @@ func (c *client) Exec(ctx context.Context, id string, opts ExecOptions) (int, er
 		go up.pumpResize(ctx, opts.Resize)
 	}
 	return receiveExec(stream, opts)
+}
+
+// pendingSize takes a size already waiting on resize, to send with the
+// start. It returns the channel to keep reading (nil once closed).
+func pendingSize(resize <-chan TermSize) (*runtimepb.TermSize, <-chan TermSize) {
+	if resize == nil {
+		return nil, nil
+	}
+	select {
+	case sz, ok := <-resize:
+		if !ok {
+			return nil, nil
+		}
+		return &runtimepb.TermSize{Width: uint32(sz.Width), Height: uint32(sz.Height)}, resize
+	default:
+		return nil, resize
+	}
 }
 
 // receiveExec writes the command's output until the exit message.

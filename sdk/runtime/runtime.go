@@ -156,6 +156,7 @@ type ContainerStatus struct {
 type LogOptions struct {
 	Follow bool
 	// TailLines, when >= 0, returns only the last N lines; -1 means all.
+	// Note that the zero value asks for no lines: set -1 for the whole log.
 	TailLines int64
 	// Timestamps prefixes each line with its RFC3339Nano time.
 	Timestamps bool
@@ -174,7 +175,10 @@ type ExecOptions struct {
 	Stdin  io.Reader // nil: no stdin
 	Stdout io.Writer
 	Stderr io.Writer // unused with TTY
-	// Resize delivers terminal size changes while the command runs.
+	// Resize delivers terminal size changes while the command runs. A size
+	// already waiting on it when Exec is called is the initial size: the SDK
+	// sends it with the start, and a runtime should apply it before the
+	// command runs (it is the first value an implementation receives).
 	Resize <-chan TermSize
 }
 

@@ -226,6 +226,9 @@ func (s *server) Exec(stream runtimepb.Runtime_ExecServer) error {
 		opts.Stdin = stdinR
 	}
 	resize := make(chan TermSize, 4)
+	if sz := start.InitialSize; sz != nil {
+		resize <- TermSize{Width: uint16(sz.Width), Height: uint16(sz.Height)}
+	}
 	opts.Resize = resize
 	go pumpExecRequests(ctx, stream, stdinW, resize)
 

@@ -96,12 +96,19 @@ func startCluster(t *testing.T, extraArgs ...string) *cluster {
 	c.logPath = filepath.Join(c.dataDir, "skiffd.log")
 	t.Cleanup(c.cleanup)
 	c.start()
-	archive, err := testimage.BusyboxArchive(t.TempDir(), testImage)
+	c.loadTestImage()
+	return c
+}
+
+// loadTestImage builds the busybox test image offline and loads it into
+// every node. Tests never pull from outside the machine.
+func (c *cluster) loadTestImage() {
+	c.t.Helper()
+	archive, err := testimage.BusyboxArchive(c.t.TempDir(), testImage)
 	if err != nil {
-		t.Fatalf("build test image: %v", err)
+		c.t.Fatalf("build test image: %v", err)
 	}
 	c.mustCtl("image", "load", archive)
-	return c
 }
 
 func (c *cluster) start() {
@@ -153,9 +160,9 @@ func (c *cluster) stop() {
 	c.cmd = nil
 }
 
-// cleanup deletes every pod (so the network and volume plugins tear down
-// what they made), stops skiffd and removes the test bridge. The private
-// containerd is cleaned by testenv.
+// cleanup deletes every pod (so the plugins tear down what they made),
+// stops skiffd and removes the node's pod network. The private containerd
+// is cleaned by testenv.
 func (c *cluster) cleanup() {
 	if c.cmd != nil {
 		_, _, _ = c.ctl("delete", "pods", "--all", "--grace-period=1", "--timeout=60s")
@@ -166,33 +173,7 @@ func (c *cluster) cleanup() {
 			c.t.Logf("skiffd log (tail):\n%s", tail(string(data), 60))
 		}
 	}
-	_ = exec.Command("ip", "link", "del", testBridge).Run()
-	removeChains()
-}
-
-// removeChains deletes the iptables chains the network plugin made for the
-// test bridge (it names them after the bridge) and the jumps to them.
-func removeChains() {
-	for _, table := range []string{"nat", "filter"} {
-		out, err := exec.Command("iptables-save", "-t", table).Output()
-		if err != nil {
-			continue
-		}
-		var chains []string
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.HasPrefix(line, ":SKIFF-") && strings.Contains(line, testBridge) {
-				chains = append(chains, strings.Fields(line[1:])[0])
-			}
-			if strings.HasPrefix(line, "-A ") && strings.Contains(line, testBridge) && !strings.HasPrefix(line, "-A SKIFF-") {
-				args := append([]string{"-t", table, "-D"}, strings.Fields(strings.TrimPrefix(line, "-A "))...)
-				_ = exec.Command("iptables", args...).Run()
-			}
-		}
-		for _, ch := range chains {
-			_ = exec.Command("iptables", "-t", table, "-F", ch).Run()
-			_ = exec.Command("iptables", "-t", table, "-X", ch).Run()
-		}
-	}
+	teardownNodeNetwork(c.t, c.dataDir)
 }
 
 // ctl runs skiffctl against the cluster.

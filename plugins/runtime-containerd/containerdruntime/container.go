@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -104,8 +105,8 @@ func (r *Runtime) createContainer(ctx context.Context, c *conn, sb sandboxInfo, 
 }
 
 func checkContainerConfig(cfg runtime.ContainerConfig) error {
-	if cfg.Name == "" {
-		return fmt.Errorf("empty name: %w", base.ErrInvalid)
+	if cfg.Name == "" || strings.ContainsAny(cfg.Name, "/\x00") {
+		return fmt.Errorf("name %q: must be non-empty, without slashes: %w", cfg.Name, base.ErrInvalid)
 	}
 	if cfg.Image == "" {
 		return fmt.Errorf("empty image: %w", base.ErrInvalid)
@@ -214,6 +215,9 @@ func (r *Runtime) startContainer(ctx context.Context, c *conn, l loaded) error {
 }
 
 func (r *Runtime) startTask(ctx context.Context, c *conn, l loaded, task containerd.Task) error {
+	// Taken before Start: a quick container may exit before Start returns,
+	// and its start must not come after its finish.
+	started := time.Now()
 	if err := task.Start(ctx); err != nil {
 		if _, derr := task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill); derr != nil && !errdefs.IsNotFound(derr) {
 			r.log.Warn("deleting a task that failed to start", "container", l.ctr.ID(), "error", derr)
@@ -221,7 +225,7 @@ func (r *Runtime) startTask(ctx context.Context, c *conn, l loaded, task contain
 		r.recordStartError(ctx, l, err)
 		return err
 	}
-	if _, err := l.ctr.SetLabels(ctx, map[string]string{labelStartedAt: formatTime(time.Now())}); err != nil {
+	if _, err := l.ctr.SetLabels(ctx, map[string]string{labelStartedAt: formatTime(started)}); err != nil {
 		r.log.Warn("recording the start time", "container", l.ctr.ID(), "error", err)
 	}
 	r.watch(c, l.ctr, task)

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/cio"
 	"github.com/containerd/containerd/errdefs"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/skiffhq/skiff/sdk/base"
 	"github.com/skiffhq/skiff/sdk/runtime"
@@ -54,6 +55,13 @@ func (r *Runtime) exec(ctx context.Context, c *conn, l loaded, opts runtime.Exec
 	pspec := *spec.Process
 	pspec.Args = opts.Cmd
 	pspec.Terminal = opts.TTY
+	var initial *runtime.TermSize
+	if opts.TTY {
+		initial = pendingSize(opts.Resize)
+	}
+	if initial != nil {
+		pspec.ConsoleSize = &specs.Box{Width: uint(initial.Width), Height: uint(initial.Height)}
+	}
 
 	var stdin *stdinCloser
 	if opts.Stdin != nil {
@@ -81,8 +89,13 @@ func (r *Runtime) exec(ctx context.Context, c *conn, l loaded, opts runtime.Exec
 	if err := proc.Start(ctx); err != nil {
 		return 0, err
 	}
+	if initial != nil { // in case the OCI runtime ignored ConsoleSize
+		proc.Resize(ctx, uint32(initial.Width), uint32(initial.Height))
+	}
 	if opts.Resize != nil {
-		go forwardResizes(ctx, proc, opts.Resize)
+		rctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go forwardResizes(rctx, proc, opts.Resize)
 	}
 	select {
 	case es := <-exitC:
@@ -148,6 +161,18 @@ func waitIO(pio cio.IO) {
 		pio.Close()
 		<-done
 	}
+}
+
+// pendingSize takes the size already waiting on sizes, if any.
+func pendingSize(sizes <-chan runtime.TermSize) *runtime.TermSize {
+	select {
+	case sz, ok := <-sizes:
+		if ok {
+			return &sz
+		}
+	default:
+	}
+	return nil
 }
 
 func forwardResizes(ctx context.Context, proc containerd.Process, sizes <-chan runtime.TermSize) {

@@ -41,9 +41,10 @@ func (s *suite) testExec(t *testing.T) {
 		var out bytes.Buffer
 		resize := make(chan runtime.TermSize, 1)
 		resize <- runtime.TermSize{Width: 123, Height: 45}
-		// The sleep leaves time for the resize to arrive.
+		// A size waiting on Resize at the call is the initial size, which
+		// the command must see from its start.
 		code, err := s.rt.Exec(s.ctx(t), id, runtime.ExecOptions{
-			Cmd: []string{"sh", "-c", "sleep 1; [ -t 1 ] && echo is-a-tty; /bin/busybox stty size"},
+			Cmd: []string{"sh", "-c", "[ -t 1 ] && echo is-a-tty; /bin/busybox stty size"},
 			TTY: true, Stdout: &out, Resize: resize,
 		})
 		if err != nil {

@@ -25,15 +25,26 @@ func (s *suite) testInfo(t *testing.T) {
 	}
 }
 
-func (s *suite) testConfigure(t *testing.T) {
-	cfg := base.Config{NodeName: "conformance", DataDir: s.opts.DataDir, Settings: s.opts.Settings}
-	if err := s.rt.Configure(s.ctx(t), cfg); err != nil {
-		t.Fatalf("Configure(%+v): %v", cfg, err)
+func (s *suite) config() base.Config {
+	return base.Config{NodeName: "conformance", DataDir: s.opts.DataDir, Settings: s.opts.Settings}
+}
+
+// configure is the suite's setup: the first Configure.
+func (s *suite) configure(t *testing.T) {
+	t.Helper()
+	if err := s.rt.Configure(s.ctx(t), s.config()); err != nil {
+		t.Fatalf("conformance setup: Configure(%+v): %v", s.config(), err)
 	}
+}
+
+func (s *suite) testConfigure(t *testing.T) {
 	// The core calls Configure again after restarting a plugin; a plugin
-	// that is still alive must accept it too.
-	if err := s.rt.Configure(s.ctx(t), cfg); err != nil {
-		t.Fatalf("second Configure(%+v): %v", cfg, err)
+	// that is still alive must accept it too, and keep working.
+	if err := s.rt.Configure(s.ctx(t), s.config()); err != nil {
+		t.Fatalf("second Configure(%+v): %v", s.config(), err)
+	}
+	if _, err := s.rt.ImageStatus(s.ctx(t), s.opts.ImageRef); err != nil {
+		t.Fatalf("ImageStatus(%q) after a second Configure: %v", s.opts.ImageRef, err)
 	}
 }
 

@@ -2130,7 +2130,11 @@ type ExecStart struct {
 	Tty         bool                   `protobuf:"varint,3,opt,name=tty,proto3" json:"tty,omitempty"`
 	// stdin is true when the caller streams stdin; otherwise the command gets
 	// none.
-	Stdin         bool `protobuf:"varint,4,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Stdin bool `protobuf:"varint,4,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	// initial_size is the terminal size already known at start (the first
+	// size waiting on ExecOptions.Resize), so a TTY command can start with it
+	// instead of racing a resize.
+	InitialSize   *TermSize `protobuf:"bytes,5,opt,name=initial_size,json=initialSize,proto3" json:"initial_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2191,6 +2195,13 @@ func (x *ExecStart) GetStdin() bool {
 		return x.Stdin
 	}
 	return false
+}
+
+func (x *ExecStart) GetInitialSize() *TermSize {
+	if x != nil {
+		return x.InitialSize
+	}
+	return nil
 }
 
 // ExecRequest flows from the caller: exactly one start first, then any
@@ -2619,12 +2630,13 @@ const file_runtime_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"8\n" +
 	"\bTermSize\x12\x14\n" +
 	"\x05width\x18\x01 \x01(\rR\x05width\x12\x16\n" +
-	"\x06height\x18\x02 \x01(\rR\x06height\"h\n" +
+	"\x06height\x18\x02 \x01(\rR\x06height\"\xa7\x01\n" +
 	"\tExecStart\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x10\n" +
 	"\x03cmd\x18\x02 \x03(\tR\x03cmd\x12\x10\n" +
 	"\x03tty\x18\x03 \x01(\bR\x03tty\x12\x14\n" +
-	"\x05stdin\x18\x04 \x01(\bR\x05stdin\"\xba\x01\n" +
+	"\x05stdin\x18\x04 \x01(\bR\x05stdin\x12=\n" +
+	"\finitial_size\x18\x05 \x01(\v2\x1a.skiff.runtime.v1.TermSizeR\vinitialSize\"\xba\x01\n" +
 	"\vExecRequest\x123\n" +
 	"\x05start\x18\x01 \x01(\v2\x1b.skiff.runtime.v1.ExecStartH\x00R\x05start\x12\x16\n" +
 	"\x05stdin\x18\x02 \x01(\fH\x00R\x05stdin\x12!\n" +
@@ -2754,46 +2766,47 @@ var file_runtime_proto_depIdxs = []int32{
 	23, // 20: skiff.runtime.v1.ContainerStatusResponse.status:type_name -> skiff.runtime.v1.ContainerStatus
 	48, // 21: skiff.runtime.v1.ListContainersRequest.labels:type_name -> skiff.runtime.v1.ListContainersRequest.LabelsEntry
 	23, // 22: skiff.runtime.v1.ListContainersResponse.containers:type_name -> skiff.runtime.v1.ContainerStatus
-	39, // 23: skiff.runtime.v1.ExecRequest.start:type_name -> skiff.runtime.v1.ExecStart
-	38, // 24: skiff.runtime.v1.ExecRequest.resize:type_name -> skiff.runtime.v1.TermSize
-	41, // 25: skiff.runtime.v1.ExecResponse.exit:type_name -> skiff.runtime.v1.ExecExit
-	2,  // 26: skiff.runtime.v1.Runtime.PullImage:input_type -> skiff.runtime.v1.PullImageRequest
-	4,  // 27: skiff.runtime.v1.Runtime.ImageStatus:input_type -> skiff.runtime.v1.ImageStatusRequest
-	6,  // 28: skiff.runtime.v1.Runtime.ListImages:input_type -> skiff.runtime.v1.ListImagesRequest
-	8,  // 29: skiff.runtime.v1.Runtime.ImportImages:input_type -> skiff.runtime.v1.ImportImagesRequest
-	12, // 30: skiff.runtime.v1.Runtime.RunPodSandbox:input_type -> skiff.runtime.v1.RunPodSandboxRequest
-	14, // 31: skiff.runtime.v1.Runtime.StopPodSandbox:input_type -> skiff.runtime.v1.StopPodSandboxRequest
-	16, // 32: skiff.runtime.v1.Runtime.RemovePodSandbox:input_type -> skiff.runtime.v1.RemovePodSandboxRequest
-	18, // 33: skiff.runtime.v1.Runtime.ListSandboxes:input_type -> skiff.runtime.v1.ListSandboxesRequest
-	24, // 34: skiff.runtime.v1.Runtime.CreateContainer:input_type -> skiff.runtime.v1.CreateContainerRequest
-	26, // 35: skiff.runtime.v1.Runtime.StartContainer:input_type -> skiff.runtime.v1.StartContainerRequest
-	28, // 36: skiff.runtime.v1.Runtime.StopContainer:input_type -> skiff.runtime.v1.StopContainerRequest
-	30, // 37: skiff.runtime.v1.Runtime.RemoveContainer:input_type -> skiff.runtime.v1.RemoveContainerRequest
-	32, // 38: skiff.runtime.v1.Runtime.ContainerStatus:input_type -> skiff.runtime.v1.ContainerStatusRequest
-	34, // 39: skiff.runtime.v1.Runtime.ListContainers:input_type -> skiff.runtime.v1.ListContainersRequest
-	36, // 40: skiff.runtime.v1.Runtime.ContainerLogs:input_type -> skiff.runtime.v1.ContainerLogsRequest
-	40, // 41: skiff.runtime.v1.Runtime.Exec:input_type -> skiff.runtime.v1.ExecRequest
-	3,  // 42: skiff.runtime.v1.Runtime.PullImage:output_type -> skiff.runtime.v1.PullImageResponse
-	5,  // 43: skiff.runtime.v1.Runtime.ImageStatus:output_type -> skiff.runtime.v1.ImageStatusResponse
-	7,  // 44: skiff.runtime.v1.Runtime.ListImages:output_type -> skiff.runtime.v1.ListImagesResponse
-	9,  // 45: skiff.runtime.v1.Runtime.ImportImages:output_type -> skiff.runtime.v1.ImportImagesResponse
-	13, // 46: skiff.runtime.v1.Runtime.RunPodSandbox:output_type -> skiff.runtime.v1.RunPodSandboxResponse
-	15, // 47: skiff.runtime.v1.Runtime.StopPodSandbox:output_type -> skiff.runtime.v1.StopPodSandboxResponse
-	17, // 48: skiff.runtime.v1.Runtime.RemovePodSandbox:output_type -> skiff.runtime.v1.RemovePodSandboxResponse
-	19, // 49: skiff.runtime.v1.Runtime.ListSandboxes:output_type -> skiff.runtime.v1.ListSandboxesResponse
-	25, // 50: skiff.runtime.v1.Runtime.CreateContainer:output_type -> skiff.runtime.v1.CreateContainerResponse
-	27, // 51: skiff.runtime.v1.Runtime.StartContainer:output_type -> skiff.runtime.v1.StartContainerResponse
-	29, // 52: skiff.runtime.v1.Runtime.StopContainer:output_type -> skiff.runtime.v1.StopContainerResponse
-	31, // 53: skiff.runtime.v1.Runtime.RemoveContainer:output_type -> skiff.runtime.v1.RemoveContainerResponse
-	33, // 54: skiff.runtime.v1.Runtime.ContainerStatus:output_type -> skiff.runtime.v1.ContainerStatusResponse
-	35, // 55: skiff.runtime.v1.Runtime.ListContainers:output_type -> skiff.runtime.v1.ListContainersResponse
-	37, // 56: skiff.runtime.v1.Runtime.ContainerLogs:output_type -> skiff.runtime.v1.LogChunk
-	42, // 57: skiff.runtime.v1.Runtime.Exec:output_type -> skiff.runtime.v1.ExecResponse
-	42, // [42:58] is the sub-list for method output_type
-	26, // [26:42] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	38, // 23: skiff.runtime.v1.ExecStart.initial_size:type_name -> skiff.runtime.v1.TermSize
+	39, // 24: skiff.runtime.v1.ExecRequest.start:type_name -> skiff.runtime.v1.ExecStart
+	38, // 25: skiff.runtime.v1.ExecRequest.resize:type_name -> skiff.runtime.v1.TermSize
+	41, // 26: skiff.runtime.v1.ExecResponse.exit:type_name -> skiff.runtime.v1.ExecExit
+	2,  // 27: skiff.runtime.v1.Runtime.PullImage:input_type -> skiff.runtime.v1.PullImageRequest
+	4,  // 28: skiff.runtime.v1.Runtime.ImageStatus:input_type -> skiff.runtime.v1.ImageStatusRequest
+	6,  // 29: skiff.runtime.v1.Runtime.ListImages:input_type -> skiff.runtime.v1.ListImagesRequest
+	8,  // 30: skiff.runtime.v1.Runtime.ImportImages:input_type -> skiff.runtime.v1.ImportImagesRequest
+	12, // 31: skiff.runtime.v1.Runtime.RunPodSandbox:input_type -> skiff.runtime.v1.RunPodSandboxRequest
+	14, // 32: skiff.runtime.v1.Runtime.StopPodSandbox:input_type -> skiff.runtime.v1.StopPodSandboxRequest
+	16, // 33: skiff.runtime.v1.Runtime.RemovePodSandbox:input_type -> skiff.runtime.v1.RemovePodSandboxRequest
+	18, // 34: skiff.runtime.v1.Runtime.ListSandboxes:input_type -> skiff.runtime.v1.ListSandboxesRequest
+	24, // 35: skiff.runtime.v1.Runtime.CreateContainer:input_type -> skiff.runtime.v1.CreateContainerRequest
+	26, // 36: skiff.runtime.v1.Runtime.StartContainer:input_type -> skiff.runtime.v1.StartContainerRequest
+	28, // 37: skiff.runtime.v1.Runtime.StopContainer:input_type -> skiff.runtime.v1.StopContainerRequest
+	30, // 38: skiff.runtime.v1.Runtime.RemoveContainer:input_type -> skiff.runtime.v1.RemoveContainerRequest
+	32, // 39: skiff.runtime.v1.Runtime.ContainerStatus:input_type -> skiff.runtime.v1.ContainerStatusRequest
+	34, // 40: skiff.runtime.v1.Runtime.ListContainers:input_type -> skiff.runtime.v1.ListContainersRequest
+	36, // 41: skiff.runtime.v1.Runtime.ContainerLogs:input_type -> skiff.runtime.v1.ContainerLogsRequest
+	40, // 42: skiff.runtime.v1.Runtime.Exec:input_type -> skiff.runtime.v1.ExecRequest
+	3,  // 43: skiff.runtime.v1.Runtime.PullImage:output_type -> skiff.runtime.v1.PullImageResponse
+	5,  // 44: skiff.runtime.v1.Runtime.ImageStatus:output_type -> skiff.runtime.v1.ImageStatusResponse
+	7,  // 45: skiff.runtime.v1.Runtime.ListImages:output_type -> skiff.runtime.v1.ListImagesResponse
+	9,  // 46: skiff.runtime.v1.Runtime.ImportImages:output_type -> skiff.runtime.v1.ImportImagesResponse
+	13, // 47: skiff.runtime.v1.Runtime.RunPodSandbox:output_type -> skiff.runtime.v1.RunPodSandboxResponse
+	15, // 48: skiff.runtime.v1.Runtime.StopPodSandbox:output_type -> skiff.runtime.v1.StopPodSandboxResponse
+	17, // 49: skiff.runtime.v1.Runtime.RemovePodSandbox:output_type -> skiff.runtime.v1.RemovePodSandboxResponse
+	19, // 50: skiff.runtime.v1.Runtime.ListSandboxes:output_type -> skiff.runtime.v1.ListSandboxesResponse
+	25, // 51: skiff.runtime.v1.Runtime.CreateContainer:output_type -> skiff.runtime.v1.CreateContainerResponse
+	27, // 52: skiff.runtime.v1.Runtime.StartContainer:output_type -> skiff.runtime.v1.StartContainerResponse
+	29, // 53: skiff.runtime.v1.Runtime.StopContainer:output_type -> skiff.runtime.v1.StopContainerResponse
+	31, // 54: skiff.runtime.v1.Runtime.RemoveContainer:output_type -> skiff.runtime.v1.RemoveContainerResponse
+	33, // 55: skiff.runtime.v1.Runtime.ContainerStatus:output_type -> skiff.runtime.v1.ContainerStatusResponse
+	35, // 56: skiff.runtime.v1.Runtime.ListContainers:output_type -> skiff.runtime.v1.ListContainersResponse
+	37, // 57: skiff.runtime.v1.Runtime.ContainerLogs:output_type -> skiff.runtime.v1.LogChunk
+	42, // 58: skiff.runtime.v1.Runtime.Exec:output_type -> skiff.runtime.v1.ExecResponse
+	43, // [43:59] is the sub-list for method output_type
+	27, // [27:43] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
