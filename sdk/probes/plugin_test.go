@@ -76,7 +76,7 @@ func TestErrorsCrossTheWire(t *testing.T) {
 	if !errors.Is(err, probes.ErrInvalidProbe) {
 		t.Fatalf("AddContainer error %v does not wrap probes.ErrInvalidProbe", err)
 	}
-	if want := `container "c1": readiness probe: no action: probes.InvalidProbe`; err.Error() != want {
+	if want := `container "c1": readiness probe: no action: invalid probe`; err.Error() != want {
 		t.Errorf("error message %q, want %q", err, want)
 	}
 	if err := p.RemoveContainer(ctx(t), "c1"); !errors.Is(err, base.ErrUnsupported) {
