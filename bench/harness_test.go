@@ -217,9 +217,13 @@ func (s *skiffd) cleanup() {
 		s.client.Close()
 	}
 	s.stop()
-	if s.b.Failed() {
-		if data, err := os.ReadFile(s.logPath); err == nil {
-			s.b.Logf("skiffd log (tail):\n%s", tail(string(data), 60))
+	data, err := os.ReadFile(s.logPath)
+	if err == nil && s.b.Failed() {
+		s.b.Logf("skiffd log (tail):\n%s", tail(string(data), 60))
+	}
+	if keep := os.Getenv("SKIFF_BENCH_LOG"); keep != "" && err == nil {
+		if err := os.WriteFile(keep, data, 0o644); err != nil {
+			s.b.Logf("SKIFF_BENCH_LOG: %v", err)
 		}
 	}
 	teardownNodeNetwork(s.b, s.dataDir)

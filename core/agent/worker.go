@@ -15,7 +15,6 @@ import (
 
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/client"
-	"github.com/skiffhq/skiff/sdk/base"
 	"github.com/skiffhq/skiff/sdk/network"
 	"github.com/skiffhq/skiff/sdk/runtime"
 )
@@ -260,5 +259,3 @@ func (is instances) previous() *runtime.ContainerStatus {
 	}
 	return &is[1]
 }
-
-func isUnavailable(err error) bool { return errors.Is(err, base.ErrUnavailable) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -17,67 +16,28 @@ import (
 
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/api/apipb"
-	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
-	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/embedetcd"
 	"github.com/skiffhq/skiff/core/pki"
+	"github.com/skiffhq/skiff/core/internal/testapi"
 	"github.com/skiffhq/skiff/core/store"
 )
 
 type env struct {
-	addr  string
-	ca    *pki.CA
+	*testapi.Server
 	admin *client.Client
+	ca    *pki.CA
 	etcd  *embedetcd.Etcd
+	addr  string
 }
 
 func start(t *testing.T) *env {
-	t.Helper()
-	dir := t.TempDir()
-	ctx := context.Background()
-	e, err := embedetcd.Start(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	ca, err := pki.LoadOrCreateCA(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serving, _ := ca.IssueServer("skiff-apiserver", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
-	toAgents, _ := ca.IssueClient("skiff-apiserver", []string{pki.GroupAdmins})
-	srv, err := apiserver.New(apiserver.Config{Store: store.New(e.Client), CA: ca, ServingCert: serving, AgentClientCert: toAgents})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	ev := &env{addr: lis.Addr().String(), ca: ca, etcd: e}
-	ev.admin = ev.clientAs(t, "admin", pki.GroupAdmins)
-	return ev
+	s := testapi.Start(t)
+	return &env{Server: s, admin: s.Admin, ca: s.CA, etcd: s.Etcd, addr: s.Addr}
 }
 
 func (e *env) clientAs(t *testing.T, user string, groups ...string) *client.Client {
-	t.Helper()
-	kp, err := e.ca.IssueClient(user, groups)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := clientconfig.New("t", e.addr, e.ca.CertPEM, kp.CertPEM, kp.KeyPEM).Current("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return e.ClientAs(t, user, groups...)
 }
 
 func newPod(name string) *corev1.Pod {

@@ -230,6 +230,7 @@ func resolveDocument(d manifest.Document, defaultNS string, explicitNS bool) (ob
 		return objectRef{res: res, name: m.Name}, nil
 	}
 	if explicitNS && m.Namespace != "" && m.Namespace != defaultNS {
+		//lint:ignore ST1005 kubectl's exact wording
 		return objectRef{}, fmt.Errorf("the namespace from the provided object %q does not match the namespace %q. You must pass '--namespace=%s' to perform this operation.",
 			m.Namespace, defaultNS, m.Namespace)
 	}

@@ -111,6 +111,7 @@ func (o *DeleteOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	if len(args) == 0 {
+		//lint:ignore ST1005 kubectl's exact wording
 		return fmt.Errorf("You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'")
 	}
 	o.targets, err = parseTargets(args)

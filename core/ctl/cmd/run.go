@@ -43,6 +43,7 @@ func parseDryRun(v string) (DryRun, error) {
 	case "none", "false", "":
 		return DryRunNone, nil
 	}
+	//lint:ignore ST1005 kubectl's exact wording
 	return DryRunNone, fmt.Errorf(`Invalid dry-run value (%v). Must be "none", "server", or "client".`, v)
 }
 

@@ -64,7 +64,8 @@ func TestLabels(t *testing.T) {
 }
 
 func TestSandboxIDIsStablePerPod(t *testing.T) {
-	if sandboxID("a") != sandboxID("a") || sandboxID("a") == sandboxID("b") {
+	first, again, other := sandboxID("a"), sandboxID("a"), sandboxID("b")
+	if first != again || first == other {
 		t.Error("sandbox IDs must be a function of the pod UID")
 	}
 }
