@@ -1,15 +1,24 @@
-// Package bench holds skiff's benchmarks. They run real binaries on a private
-// containerd as root (`make bench`) and always print the baseline measured in
-// the same run beside skiff's figure, because the machines they run on are
-// noisy: a ratio is worth more than an absolute number.
+// Package bench holds skiff's benchmarks. They run the real binaries (from
+// SKIFF_BIN_DIR, which `make bench` sets) on a private containerd as root,
+// and always print the baseline measured in the same run beside skiff's
+// figure: the machines they run on are noisy, so the ratio is what counts.
 //
 // BenchmarkSkiff measures, in one run:
-//   - pod start: create → status.phase=Running for SKIFF_BENCH_PODS pods
-//     (default 20), p50 and p99, beside raw containerd create+start of the
-//     same image over the same number of containers and the same concurrency
-//     (SKIFF_BENCH_CONCURRENCY, default all at once);
+//   - pod start: create returning → status.phase=Running (seen by a watch)
+//     for SKIFF_BENCH_PODS pods (default 20), p50 and p99, beside raw
+//     containerd create+start of the same image for as many containers, with
+//     the same number in flight (SKIFF_BENCH_CONCURRENCY, default all at
+//     once, as when applying N pods; 1 shows the path's own latency), pooled
+//     over SKIFF_BENCH_ROUNDS rounds (default 3) in which raw and skiff take
+//     turns going first. It also splits skiff's time into stages: binding,
+//     then, from containerd's events, sandbox, container create, task start
+//     and status; and it reports the per-pod log driver processes;
 //   - cold start: launching `skiffd dev` on a fresh data dir until its node
 //     is Ready;
-//   - idle RSS: skiffd plus its plugin processes once the pods are gone,
-//     with containerd's RSS as context.
+//   - idle RSS: skiffd plus its plugin processes 5s after the pods are gone,
+//     with containerd's RSS (not counted) as context.
+//
+// It prints a table and reports each figure with b.ReportMetric; compare
+// runs with `-count 5` and benchstat. SKIFF_BENCH_LOG=path keeps skiffd's
+// log. Targets are printed, never enforced: a noisy machine is not a failure.
 package bench

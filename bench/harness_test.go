@@ -57,11 +57,18 @@ type skiffd struct {
 	client  *client.Client
 }
 
+// coldStart is how long after launch skiffd got to each step.
+type coldStart struct {
+	config time.Duration // admin.conf written: certificates made, etcd up
+	api    time.Duration // first API call answered
+	ready  time.Duration // node Ready
+}
+
 // startSkiffd launches `skiffd dev` on a fresh data dir and the given
 // containerd, and returns once the node is Ready, with the time that took.
 // Pods, the process and the node's network are removed when the bench ends,
 // also when it fails.
-func startSkiffd(b *testing.B, bin, containerdSocket string) (*skiffd, time.Duration) {
+func startSkiffd(b *testing.B, bin, containerdSocket string) (*skiffd, coldStart) {
 	b.Helper()
 	s := &skiffd{b: b, bin: bin, dataDir: b.TempDir()}
 	s.config = filepath.Join(s.dataDir, "admin.conf")
@@ -93,21 +100,24 @@ func startSkiffd(b *testing.B, bin, containerdSocket string) (*skiffd, time.Dura
 		log.Close()
 		close(s.exited)
 	}()
-	s.waitReady(60 * time.Second)
-	return s, time.Since(start)
+	return s, s.waitReady(start, 60*time.Second)
 }
 
 // waitReady polls the node every 20ms with the Go client until it is Ready.
 // Until the first call succeeds, each attempt dials afresh: a gRPC client
 // that failed to connect would otherwise wait out its reconnect back-off
 // (a second or more) and inflate the measurement.
-func (s *skiffd) waitReady(timeout time.Duration) {
+func (s *skiffd) waitReady(start time.Time, timeout time.Duration) coldStart {
 	s.b.Helper()
+	var cs coldStart
 	deadline := time.Now().Add(timeout)
 	last := "admin config not written yet"
 	for {
 		if s.client == nil {
 			if _, err := os.Stat(s.config); err == nil {
+				if cs.config == 0 {
+					cs.config = time.Since(start)
+				}
 				if c, err := client.FromFile(s.config, ""); err == nil {
 					s.client = c
 				} else {
@@ -120,9 +130,13 @@ func (s *skiffd) waitReady(timeout time.Duration) {
 			var node corev1.Node
 			err := s.client.Get(ctx, api.Nodes, "", benchNode, &node)
 			cancel()
+			if cs.api == 0 && (err == nil || apierrors.IsNotFound(err)) {
+				cs.api = time.Since(start)
+			}
 			switch {
 			case err == nil && nodeReady(&node):
-				return
+				cs.ready = time.Since(start)
+				return cs
 			case err == nil || apierrors.IsNotFound(err):
 				last = fmt.Sprintf("node %q not Ready yet (err=%v)", benchNode, err)
 			default: // not serving yet: dial again next time

@@ -6,24 +6,37 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
 
-// rssKiB is a process's VmRSS in KiB.
-func rssKiB(pid int) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+// readProcMem reads a process's VmRSS (from status) and PSS (from
+// smaps_rollup), in KiB.
+func readProcMem(name string, pid int) (procMem, error) {
+	pm := procMem{name: name, pid: pid}
+	var err error
+	if pm.rss, err = kibField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:"); err != nil {
+		return pm, err
+	}
+	pm.pss, err = kibField(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Pss:")
+	return pm, err
+}
+
+// kibField reads the "<field> N kB" line of a /proc file.
+func kibField(path, field string) (int64, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field); ok {
 			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("pid %d: no VmRSS (a kernel thread, or gone)", pid)
+	return 0, fmt.Errorf("%s: no %s line (a kernel thread, or gone)", path, field)
 }
 
 // cmdline is a process's argv.
@@ -95,3 +108,22 @@ func containerdPID(socket string) int {
 
 // mib turns KiB into MiB, printed as "MB" like the targets are written.
 func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+// logDrivers lists the runtime plugin's log driver processes (one per
+// running container, started by the shims) writing under dataDir.
+func logDrivers(dataDir string) []procMem {
+	var out []procMem
+	for _, p := range pids() {
+		args := cmdline(p)
+		if !slices.Contains(args, "skiff-log-driver") {
+			continue
+		}
+		if i := slices.Index(args, "log-path"); i < 0 || i+1 >= len(args) || !strings.HasPrefix(args[i+1], dataDir+"/") {
+			continue
+		}
+		if pm, err := readProcMem("log driver", p); err == nil {
+			out = append(out, pm)
+		}
+	}
+	return out
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -39,11 +40,14 @@ const (
 // idle memory in one run; see the package doc. SKIFF_BENCH_PODS sets N
 // (default 20), SKIFF_BENCH_CONCURRENCY how many starts are in flight at
 // once, for skiff and raw alike (default N: all at once, like applying N
-// pods).
+// pods), and SKIFF_BENCH_ROUNDS how many rounds of N raw and N skiff starts
+// to pool (default 3), in alternating order so that drifting machine load
+// hits both sides alike.
 func BenchmarkSkiff(b *testing.B) {
 	bin := binDir(b)
 	n := envInt(b, "SKIFF_BENCH_PODS", 20)
 	conc := min(envInt(b, "SKIFF_BENCH_CONCURRENCY", n), n)
+	rounds := envInt(b, "SKIFF_BENCH_ROUNDS", 3)
 	testenv.RequireRoot(b)
 	socket := testenv.Containerd(b)
 	archive, err := testimage.BusyboxArchive(b.TempDir(), benchImage)
@@ -51,52 +55,78 @@ func BenchmarkSkiff(b *testing.B) {
 		b.Fatalf("build bench image: %v", err)
 	}
 
-	// Baseline first, on the same containerd, after one unmeasured start
-	// that warms the shim and runc binaries; then nothing of it is left.
+	// One unmeasured start on each side warms the shim and runc binaries
+	// and skiff's code paths.
 	raw := newRawContainerd(b, socket, archive)
-	if err := raw.start("warmup"); err != nil {
-		b.Fatal(err)
-	}
-	raw.removeAll()
-	rawLat, err := measure(n, conc, func(i int) (time.Duration, error) {
-		start := time.Now()
-		err := raw.start(fmt.Sprintf("raw-%03d", i))
-		return time.Since(start), err
-	})
-	if err != nil {
+	if _, _, err := raw.start("warmup"); err != nil {
 		b.Fatal(err)
 	}
 	raw.removeAll()
 
 	s, cold := startSkiffd(b, bin, socket)
 	s.ctl("image", "load", archive)
-
 	w := watchPods(b, s.client)
-	if _, err := w.start("warmup"); err != nil { // unmeasured, like the raw one
+	if _, err := w.start("warmup"); err != nil {
 		b.Fatal(err)
 	}
 	if err := s.deleteBenchPods(podTimeout); err != nil {
 		b.Fatal(err)
 	}
-	split := make([]podLatency, n)
-	skiffLat, err := measure(n, conc, func(i int) (time.Duration, error) {
-		l, err := w.start(fmt.Sprintf("bench-%03d", i))
-		split[i] = l
-		return l.total, err
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	trace := traceContainerd(b, socket)
 
-	deleteStart := time.Now()
-	if err := s.deleteBenchPods(podTimeout); err != nil {
-		b.Fatal(err)
+	r := report{n: n, conc: conc, rounds: rounds, cold: cold}
+	allStages := map[string]stages{}
+	for round := range rounds {
+		var rawLat, skiffLat []time.Duration
+		runRaw := func() {
+			task := make([]time.Duration, n)
+			rawLat, err = measure(n, conc, func(i int) (time.Duration, error) {
+				create, t, err := raw.start(fmt.Sprintf("raw-%d-%03d", round, i))
+				task[i] = t
+				return create + t, err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			raw.removeAll()
+			r.raw, r.rawTask = append(r.raw, rawLat...), append(r.rawTask, task...)
+		}
+		runSkiff := func() {
+			split := make([]podLatency, n)
+			skiffLat, err = measure(n, conc, func(i int) (time.Duration, error) {
+				l, err := w.start(fmt.Sprintf("bench-%d-%03d", round, i))
+				split[i] = l
+				return l.total, err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.logDrivers = logDrivers(s.dataDir) // while the pods run
+			if st, err := trace.podStages(w); err != nil {
+				b.Logf("stages of pod start: %v", err)
+			} else {
+				maps.Copy(allStages, st)
+			}
+			start := time.Now()
+			if err := s.deleteBenchPods(podTimeout); err != nil {
+				b.Fatal(err)
+			}
+			r.deleteTook = time.Since(start)
+			r.skiff, r.split = append(r.skiff, skiffLat...), append(r.split, split...)
+		}
+		if round%2 == 0 {
+			runRaw()
+			runSkiff()
+		} else {
+			runSkiff()
+			runRaw()
+		}
+		r.roundRatios = append(r.roundRatios, ratio(percentile(skiffLat, 50), percentile(rawLat, 50)))
 	}
-	deleteTook := time.Since(deleteStart)
+	r.stages = stageSplit(allStages)
+
 	time.Sleep(settleTime)
-	mem := measureRSS(b, s, socket)
-
-	r := report{n: n, conc: conc, raw: rawLat, skiff: skiffLat, split: split, cold: cold, mem: mem, deleteTook: deleteTook}
+	r.mem = measureMemory(b, s, socket)
 	fmt.Print(r.table())
 	r.metrics(b)
 }
@@ -122,7 +152,6 @@ func measure(n, conc int, op func(i int) (time.Duration, error)) ([]time.Duratio
 // podWatcher follows the bench's pods with one watch and notes when each
 // is first seen Running.
 type podWatcher struct {
-	b      *testing.B
 	client *client.Client
 	mu     sync.Mutex
 	waits  map[string]*podWait
@@ -151,7 +180,7 @@ func watchPods(b *testing.B, c *client.Client) *podWatcher {
 	if err != nil {
 		b.Fatalf("watch pods: %v", err)
 	}
-	w := &podWatcher{b: b, client: c, waits: map[string]*podWait{}, broken: make(chan struct{})}
+	w := &podWatcher{client: c, waits: map[string]*podWait{}, broken: make(chan struct{})}
 	go func() {
 		for ev := range events {
 			now := time.Now()
@@ -260,40 +289,42 @@ func benchPod(name string) *corev1.Pod {
 	}
 }
 
-// memory is the idle RSS of skiff's processes, in KiB.
+// memory is the idle footprint of skiff's processes.
 type memory struct {
-	skiffd     int64
-	plugins    []procRSS // the five plugins, and any other child of skiffd
-	containerd int64     // 0: not found
+	skiffd     procMem
+	plugins    []procMem // the five plugins, and any other child of skiffd
+	containerd procMem   // zero: not found
 }
 
-type procRSS struct {
-	name string
-	pid  int
-	kib  int64
+// procMem is one process's VmRSS and PSS (shared pages divided among the
+// processes that map them), in KiB.
+type procMem struct {
+	name     string
+	pid      int
+	rss, pss int64
 }
 
-func (m memory) pluginsKiB() int64 {
-	var sum int64
-	for _, p := range m.plugins {
-		sum += p.kib
+func (m memory) pluginsRSS() (rss, pss int64) { return sumMem(m.plugins) }
+
+func sumMem(ps []procMem) (rss, pss int64) {
+	for _, p := range ps {
+		rss, pss = rss+p.rss, pss+p.pss
 	}
-	return sum
+	return rss, pss
 }
 
-// measureRSS reads VmRSS of skiffd and of its plugins, found by the PIDs
-// the API reports and, to catch anything else skiffd runs, its children.
-// containerd and its shims are not skiff's and are left out (containerd is
-// reported on its own).
-func measureRSS(b *testing.B, s *skiffd, socket string) memory {
+// measureMemory reads the memory of skiffd and of its plugins, found by the
+// PIDs the API reports and, to catch anything else skiffd runs, its
+// children. containerd and its shims are not skiff's and are left out
+// (containerd is reported on its own).
+func measureMemory(b *testing.B, s *skiffd, socket string) memory {
 	b.Helper()
 	var m memory
+	var err error
 	pid := s.cmd.Process.Pid
-	kib, err := rssKiB(pid)
-	if err != nil {
-		b.Fatalf("skiffd RSS: %v", err)
+	if m.skiffd, err = readProcMem("skiffd", pid); err != nil {
+		b.Fatalf("skiffd memory: %v", err)
 	}
-	m.skiffd = kib
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := s.client.API.Plugins(ctx, &apipb.PluginsRequest{})
@@ -306,11 +337,11 @@ func measureRSS(b *testing.B, s *skiffd, socket string) memory {
 			continue
 		}
 		seen[int(p.Pid)] = true
-		kib, err := rssKiB(int(p.Pid))
+		pm, err := readProcMem(p.Name, int(p.Pid))
 		if err != nil {
-			b.Fatalf("plugin %s/%s (pid %d) RSS: %v", p.Kind, p.Name, p.Pid, err)
+			b.Fatalf("plugin %s/%s memory: %v", p.Kind, p.Name, err)
 		}
-		m.plugins = append(m.plugins, procRSS{name: p.Name, pid: int(p.Pid), kib: kib})
+		m.plugins = append(m.plugins, pm)
 	}
 	if len(m.plugins) != 5 {
 		b.Logf("the API lists %d plugin processes, expected 5: %v", len(m.plugins), m.plugins)
@@ -320,35 +351,68 @@ func measureRSS(b *testing.B, s *skiffd, socket string) memory {
 		if seen[child] || len(args) == 0 || strings.Contains(args[0], "containerd") {
 			continue
 		}
-		if kib, err := rssKiB(child); err == nil {
-			m.plugins = append(m.plugins, procRSS{name: "child " + args[0], pid: child, kib: kib})
+		if pm, err := readProcMem("child "+args[0], child); err == nil {
+			m.plugins = append(m.plugins, pm)
 		}
 	}
 	if cpid := containerdPID(socket); cpid != 0 {
-		m.containerd, _ = rssKiB(cpid)
+		m.containerd, _ = readProcMem("containerd", cpid)
 	}
 	return m
 }
 
 // report formats what BenchmarkSkiff measured.
 type report struct {
-	n, conc    int
-	raw, skiff []time.Duration
-	split      []podLatency
-	cold       time.Duration
-	mem        memory
-	deleteTook time.Duration
+	n, conc     int
+	rounds      int
+	roundRatios []float64 // skiff/raw p50 of each round
+	raw, skiff  []time.Duration
+	rawTask     []time.Duration // task create+start part of raw
+	split       []podLatency
+	stages      string
+	logDrivers  []procMem // per-container processes of skiff while the pods ran
+	cold        coldStart
+	mem         memory
+	deleteTook  time.Duration
 }
 
 func (r report) table() string {
 	rawP50, rawP99 := percentile(r.raw, 50), percentile(r.raw, 99)
 	skP50, skP99 := percentile(r.skiff, 50), percentile(r.skiff, 99)
 	ratio50, ratio99 := ratio(skP50, rawP50), ratio(skP99, rawP99)
-	inFlight := "all at once"
-	if r.conc < r.n {
-		inFlight = fmt.Sprintf("%d at a time", r.conc)
+	var toBound, toRunning []time.Duration
+	for _, l := range r.split {
+		toBound, toRunning = append(toBound, l.toBound), append(toRunning, l.boundToRunning)
+	}
+	var perRound []string
+	for _, x := range r.roundRatios {
+		perRound = append(perRound, fmt.Sprintf("%.2fx", x))
+	}
+	var plugins []string
+	for _, p := range r.mem.plugins {
+		plugins = append(plugins, fmt.Sprintf("%s %.0fMB", p.name, mib(p.rss)))
 	}
 	var sb strings.Builder
+	sb.WriteString("\ndetails:\n")
+	fmt.Fprintf(&sb, "  pod start is create returning -> Running seen by a watch (skiff), create+start returning (raw: no sandbox, network or log driver); p99 is nearest-rank, the max below 100 samples\n")
+	fmt.Fprintf(&sb, "  ratio of p50s in each round (raw and skiff alternate who goes first): %s\n", strings.Join(perRound, " "))
+	fmt.Fprintf(&sb, "  per pod min..max: raw %s..%s, skiff %s..%s\n",
+		ms(slices.Min(r.raw)), ms(slices.Max(r.raw)), ms(slices.Min(r.skiff)), ms(slices.Max(r.skiff)))
+	fmt.Fprintf(&sb, "  skiff split at binding: create -> bound p50 %s p99 %s (server, scheduler); bound -> Running p50 %s p99 %s (agent, plugins, containerd)\n",
+		ms(percentile(toBound, 50)), ms(percentile(toBound, 99)), ms(percentile(toRunning, 50)), ms(percentile(toRunning, 99)))
+	fmt.Fprintf(&sb, "  skiff stages: %s\n", r.stages)
+	fmt.Fprintf(&sb, "  raw task create+start (same stage) p50/p99: %s/%s\n", ms(percentile(r.rawTask, 50)), ms(percentile(r.rawTask, 99)))
+	fmt.Fprintf(&sb, "  cold start: admin config written %s (certificates, etcd), API answering %s, node Ready %s (plugins up, node registered)\n",
+		secs(r.cold.config), secs(r.cold.api), secs(r.cold.ready))
+	fmt.Fprintf(&sb, "  deleting the %d pods (grace 1s) until gone: %s (last round); RSS read %v later; MB = MiB\n", r.n, secs(r.deleteTook), settleTime)
+	plRSS, plPSS := r.mem.pluginsRSS()
+	fmt.Fprintf(&sb, "  RSS by plugin: %s\n", strings.Join(plugins, ", "))
+	ldRSS, ldPSS := sumMem(r.logDrivers)
+	fmt.Fprintf(&sb, "  with the %d pods running: %d log driver processes (the runtime plugin binary, one per container, under the shims), RSS %.0fMB (PSS %.0fMB), %.1fMB RSS per pod; not in idle RSS\n",
+		r.n, len(r.logDrivers), mib(ldRSS), mib(ldPSS), mib(ldRSS)/float64(r.n))
+	fmt.Fprintf(&sb, "  PSS (shared pages split among their users): skiffd %.0fMB + plugins %.0fMB = %.0fMB\n\n",
+		mib(r.mem.skiffd.pss), mib(plPSS), mib(r.mem.skiffd.pss+plPSS))
+
 	row := func(label string, cols ...string) {
 		fmt.Fprintf(&sb, "%-30s", label)
 		for _, c := range cols {
@@ -356,36 +420,24 @@ func (r report) table() string {
 		}
 		sb.WriteString("\n")
 	}
-	sb.WriteString("\n")
-	row(fmt.Sprintf("pod start (N=%d, %s)", r.n, inFlight), "p50", "p99")
+	inFlight := "all at once"
+	if r.conc < r.n {
+		inFlight = fmt.Sprintf("%d at a time", r.conc)
+	}
+	row(fmt.Sprintf("pod start (N=%d, %s)", r.n, inFlight), "p50", "p99", fmt.Sprintf("(%d rounds pooled)", r.rounds))
 	row("raw containerd", ms(rawP50), ms(rawP99))
 	row("skiff", ms(skP50), ms(skP99))
 	row("ratio skiff/raw", fmt.Sprintf("%.2fx", ratio50), fmt.Sprintf("%.2fx", ratio99),
 		fmt.Sprintf("(target p50 <= %.0fx, goal %.1fx: %s)", targetRatioP50, goalRatioP50, verdict(ratio50 <= targetRatioP50, ratio50 <= goalRatioP50)))
-	row("cold start", secs(r.cold), fmt.Sprintf("(target <= %v: %s)", targetCold, verdict(r.cold <= targetCold, true)))
-	total := mib(r.mem.skiffd + r.mem.pluginsKiB())
+	row("cold start", secs(r.cold.ready), fmt.Sprintf("(target <= %v: %s)", targetCold, verdict(r.cold.ready <= targetCold, true)))
+	total := mib(r.mem.skiffd.rss + plRSS)
 	ctd := "containerd not found"
-	if r.mem.containerd > 0 {
-		ctd = fmt.Sprintf("containerd %.0fMB", mib(r.mem.containerd))
+	if r.mem.containerd.rss > 0 {
+		ctd = fmt.Sprintf("containerd %.0fMB", mib(r.mem.containerd.rss))
 	}
 	row("idle RSS", fmt.Sprintf("skiffd %.0fMB + plugins %.0fMB = %.0fMB (target <= %.0fMB: %s); %s",
-		mib(r.mem.skiffd), mib(r.mem.pluginsKiB()), total, targetRSSMiB, verdict(total <= targetRSSMiB, true), ctd))
+		mib(r.mem.skiffd.rss), mib(plRSS), total, targetRSSMiB, verdict(total <= targetRSSMiB, true), ctd))
 	sb.WriteString("\n")
-	var parts []string
-	for _, p := range r.mem.plugins {
-		parts = append(parts, fmt.Sprintf("%s %.0fMB", p.name, mib(p.kib)))
-	}
-	fmt.Fprintf(&sb, "plugins: %s\n", strings.Join(parts, ", "))
-	fmt.Fprintf(&sb, "pod start, per pod: raw min %s max %s; skiff min %s max %s. Latency is create returning -> Running (skiff, seen by a watch) or create+start returning (raw); raw has no sandbox, network or log driver.\n",
-		ms(slices.Min(r.raw)), ms(slices.Max(r.raw)), ms(slices.Min(r.skiff)), ms(slices.Max(r.skiff)))
-	var toBound, toRunning []time.Duration
-	for _, l := range r.split {
-		toBound, toRunning = append(toBound, l.toBound), append(toRunning, l.boundToRunning)
-	}
-	fmt.Fprintf(&sb, "skiff split at binding: create -> bound to the node p50 %s p99 %s (server, scheduler); bound -> Running p50 %s p99 %s (agent, plugins, containerd).\n",
-		ms(percentile(toBound, 50)), ms(percentile(toBound, 99)), ms(percentile(toRunning, 50)), ms(percentile(toRunning, 99)))
-	fmt.Fprintf(&sb, "deleting the %d pods (grace 1s) until gone took %s; RSS read %v after that. MB = MiB; p99 is nearest-rank (the max for N < 100).\n\n",
-		r.n, secs(r.deleteTook), settleTime)
 	return sb.String()
 }
 
@@ -401,12 +453,16 @@ func (r report) metrics(b *testing.B) {
 	b.ReportMetric(msf(skP99), "skiff-p99-ms")
 	b.ReportMetric(ratio(skP50, rawP50), "ratio-p50")
 	b.ReportMetric(ratio(skP99, rawP99), "ratio-p99")
-	b.ReportMetric(msf(r.cold), "coldstart-ms")
-	b.ReportMetric(mib(r.mem.skiffd), "skiffd-rss-MB")
-	b.ReportMetric(mib(r.mem.pluginsKiB()), "plugins-rss-MB")
-	b.ReportMetric(mib(r.mem.skiffd+r.mem.pluginsKiB()), "idle-rss-MB")
-	if r.mem.containerd > 0 {
-		b.ReportMetric(mib(r.mem.containerd), "containerd-rss-MB")
+	b.ReportMetric(msf(r.cold.ready), "coldstart-ms")
+	plRSS, plPSS := r.mem.pluginsRSS()
+	b.ReportMetric(mib(r.mem.skiffd.rss), "skiffd-rss-MB")
+	b.ReportMetric(mib(plRSS), "plugins-rss-MB")
+	b.ReportMetric(mib(r.mem.skiffd.rss+plRSS), "idle-rss-MB")
+	b.ReportMetric(mib(r.mem.skiffd.pss+plPSS), "idle-pss-MB")
+	ldRSS, _ := sumMem(r.logDrivers)
+	b.ReportMetric(mib(ldRSS)/float64(r.n), "logdriver-rss-MB/pod")
+	if r.mem.containerd.rss > 0 {
+		b.ReportMetric(mib(r.mem.containerd.rss), "containerd-rss-MB")
 	}
 }
 

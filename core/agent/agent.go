@@ -54,6 +54,10 @@ type Config struct {
 	SyncPeriod time.Duration
 	// ClusterCIDR is the whole pod network, handed to the network plugin.
 	ClusterCIDR string
+	// AllowPrivileged lets pods run privileged containers on this node.
+	AllowPrivileged bool
+	// AllowHostPath lets pods mount hostPath volumes on this node.
+	AllowHostPath bool
 	// PlainHTTPRegistries are pulled from over plain HTTP.
 	PlainHTTPRegistries []string
 	Log                 *slog.Logger
@@ -76,6 +80,8 @@ type Agent struct {
 
 	pullMu  sync.Mutex
 	pulling map[string]*sync.Mutex // per image ref: one pull at a time
+
+	probeState *probeTracker
 }
 
 // New makes an agent.
@@ -102,6 +108,8 @@ func New(cfg Config) *Agent {
 		pods:     map[types.UID]*corev1.Pod{},
 		workers:  map[types.UID]*podWorker{},
 		pulling:  map[string]*sync.Mutex{},
+
+		probeState: newProbeTracker(),
 	}
 }
 
@@ -130,6 +138,8 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	go a.heartbeat(ctx, port)
 	go a.gcOrphans(ctx)
+	go a.watchProbeResults(ctx)
+	a.cfg.Plugins.OnRestart(base.KindProbes, a.readdProbes)
 	a.watchPods(ctx)
 	return nil
 }

@@ -104,6 +104,12 @@ func (w *podWorker) containerStatus(c *corev1.Container, is instances, isInit, i
 	case runtime.StateRunning:
 		started = true
 		cs.Ready = !isInit
+		if ready, startupDone, probed := w.a.probeState.readiness(latest.ID); probed {
+			started, cs.Ready = startupDone, ready && startupDone
+		} else if hasProbes(c) && !isInit {
+			// Probes not registered yet: not ready until they say so.
+			started, cs.Ready = c.StartupProbe == nil, c.ReadinessProbe == nil && c.StartupProbe == nil
+		}
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(latest.StartedAt)}
 	case runtime.StateExited:
 		term := terminated(latest)
@@ -120,6 +126,10 @@ func (w *podWorker) containerStatus(c *corev1.Container, is instances, isInit, i
 		cs.LastTerminationState.Terminated = terminated(prev)
 	}
 	return cs
+}
+
+func hasProbes(c *corev1.Container) bool {
+	return c.LivenessProbe != nil || c.ReadinessProbe != nil || c.StartupProbe != nil
 }
 
 func terminated(c *runtime.ContainerStatus) *corev1.ContainerStateTerminated {

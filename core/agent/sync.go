@@ -50,6 +50,7 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) error {
 			return err
 		}
 	}
+	w.syncProbes(ctx, pod, groups)
 	return w.postStatus(ctx, pod, groups)
 }
 
@@ -223,7 +224,11 @@ func (w *podWorker) start(ctx context.Context, rt runtime.Runtime, pod *corev1.P
 	}
 	id, err := rt.CreateContainer(ctx, w.sandboxID, cfg)
 	if err != nil {
-		w.fail(ctx, pod, c, "CreateContainerError", err)
+		reason := "CreateContainerError"
+		if errors.Is(err, runtime.ErrRunAsRoot) {
+			reason = "CreateContainerConfigError"
+		}
+		w.fail(ctx, pod, c, reason, err)
 		return errWaiting
 	}
 	_ = w.a.recorder.Eventf(ctx, pod, corev1.EventTypeNormal, "Created", "Created container %s", c.Name)
@@ -257,6 +262,11 @@ func (a *Agent) containerConfig(pod *corev1.Pod, c *corev1.Container, attempt in
 		Labels: labels, LogPath: a.logPath(pod, c.Name, attempt),
 		Resources: containerResources(c), TTY: c.TTY, Stdin: c.Stdin,
 	}
+	sec, err := a.securityConfig(pod, c)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Security = sec
 	for _, e := range c.Env {
 		if e.ValueFrom != nil {
 			return cfg, fmt.Errorf("container %q: env %q: valueFrom is not supported yet", c.Name, e.Name)

@@ -21,10 +21,14 @@ var (
 	Pods   = Resource{Name: "pods", Kind: "Pod", Namespaced: true, Aliases: []string{"pod", "po"}}
 	Nodes  = Resource{Name: "nodes", Kind: "Node", Namespaced: false, Aliases: []string{"node", "no"}}
 	Events = Resource{Name: "events", Kind: "Event", Namespaced: true, Aliases: []string{"event", "ev"}}
+	// ConfigMaps and Secrets hold configuration that pods consume as files
+	// (volumes) or environment variables. Secrets are encrypted at rest.
+	ConfigMaps = Resource{Name: "configmaps", Kind: "ConfigMap", Namespaced: true, Aliases: []string{"configmap", "cm"}}
+	Secrets    = Resource{Name: "secrets", Kind: "Secret", Namespaced: true, Aliases: []string{"secret"}}
 )
 
 // All lists every served resource.
-var All = []Resource{Pods, Nodes, Events}
+var All = []Resource{Pods, Nodes, Events, ConfigMaps, Secrets}
 
 // Lookup finds a resource by name, alias or kind (case-insensitive).
 func Lookup(name string) (Resource, error) {

@@ -18,8 +18,8 @@ import (
 	"github.com/skiffhq/skiff/core/api/apipb"
 	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/embedetcd"
-	"github.com/skiffhq/skiff/core/pki"
 	"github.com/skiffhq/skiff/core/internal/testapi"
+	"github.com/skiffhq/skiff/core/pki"
 	"github.com/skiffhq/skiff/core/store"
 )
 

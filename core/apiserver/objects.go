@@ -29,6 +29,19 @@ type objects struct {
 	store      *store.Store
 	strategies registry.Strategies
 	now        func() time.Time
+	// eventTTL is how long an event lives after its last update.
+	eventTTL time.Duration
+	// transformers change stored values per resource: secrets are
+	// encrypted at rest (encryption.go).
+	transformers map[string]ValueTransformer
+}
+
+// writeOptions gives events their time to live, as Kubernetes' --event-ttl.
+func (o *objects) writeOptions(st registry.Strategy) []store.WriteOption {
+	if st.Resource().Name == api.Events.Name && o.eventTTL > 0 {
+		return []store.WriteOption{store.WithTTL(o.eventTTL)}
+	}
+	return nil
 }
 
 func (o *objects) strategy(resource string) (registry.Strategy, error) {
@@ -45,20 +58,34 @@ func key(st registry.Strategy, namespace, name string) string {
 
 // decodeStored decodes a stored object (already validated) and stamps its
 // resourceVersion.
-func decodeStored(st registry.Strategy, kv store.KV) (registry.Object, error) {
+func (o *objects) decodeStored(st registry.Strategy, kv store.KV) (registry.Object, error) {
+	value := kv.Value
+	// Encryption at rest: decrypt (encryption.go).
+	if t := o.transformers[st.Resource().Name]; t != nil {
+		var err error
+		if value, err = t.FromStorage(kv.Key, value); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
+	}
 	obj := st.New()
-	if err := json.Unmarshal(kv.Value, obj); err != nil {
+	if err := json.Unmarshal(value, obj); err != nil {
 		return nil, fmt.Errorf("decode stored %s: %w", kv.Key, err)
 	}
 	obj.SetResourceVersion(store.FormatRevision(kv.Revision))
 	return obj, nil
 }
 
-func encode(obj registry.Object) ([]byte, error) {
+func (o *objects) encode(st registry.Strategy, obj registry.Object) ([]byte, error) {
 	obj.SetResourceVersion("")
 	data, err := json.Marshal(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s %q: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+	}
+	// Encryption at rest: encrypt (encryption.go).
+	if t := o.transformers[st.Resource().Name]; t != nil {
+		if data, err = t.ToStorage(key(st, obj.GetNamespace(), obj.GetName()), data); err != nil {
+			return nil, apierrors.NewInternalError(err)
+		}
 	}
 	return data, nil
 }
@@ -121,11 +148,11 @@ func (o *objects) create(ctx context.Context, req *apipb.CreateRequest) (registr
 	if req.DryRun {
 		return obj, nil
 	}
-	data, err := encode(obj)
+	data, err := o.encode(st, obj)
 	if err != nil {
 		return nil, err
 	}
-	rev, err := o.store.Create(ctx, key(st, obj.GetNamespace(), obj.GetName()), data)
+	rev, err := o.store.Create(ctx, key(st, obj.GetNamespace(), obj.GetName()), data, o.writeOptions(st)...)
 	if err != nil {
 		return nil, storeError(st.Resource(), obj.GetName(), err)
 	}
@@ -142,7 +169,7 @@ func (o *objects) get(ctx context.Context, resource, namespace, name string) (re
 	if err != nil {
 		return nil, nil, storeError(st.Resource(), name, err)
 	}
-	obj, err := decodeStored(st, kv)
+	obj, err := o.decodeStored(st, kv)
 	return st, obj, err
 }
 
@@ -187,7 +214,7 @@ func (o *objects) list(ctx context.Context, req *apipb.ListRequest) ([]registry.
 	}
 	var out []registry.Object
 	for _, kv := range kvs {
-		obj, err := decodeStored(st, kv)
+		obj, err := o.decodeStored(st, kv)
 		if err != nil {
 			return nil, 0, apierrors.NewInternalError(err)
 		}
@@ -233,11 +260,11 @@ func (o *objects) update(ctx context.Context, req *apipb.UpdateRequest) (registr
 }
 
 func (o *objects) write(ctx context.Context, st registry.Strategy, obj registry.Object, rev int64) (registry.Object, error) {
-	data, err := encode(obj)
+	data, err := o.encode(st, obj)
 	if err != nil {
 		return nil, err
 	}
-	newRev, err := o.store.Update(ctx, key(st, obj.GetNamespace(), obj.GetName()), rev, data)
+	newRev, err := o.store.Update(ctx, key(st, obj.GetNamespace(), obj.GetName()), rev, data, o.writeOptions(st)...)
 	if err != nil {
 		return nil, storeError(st.Resource(), obj.GetName(), err)
 	}

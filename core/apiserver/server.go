@@ -34,6 +34,12 @@ type Config struct {
 	// AgentClientCert is what the server presents to node agents when it
 	// relays logs and images.
 	AgentClientCert pki.KeyPair
+	// EventTTL is how long events are kept after their last update
+	// (default one hour, as Kubernetes).
+	EventTTL time.Duration
+	// EncryptionKeys encrypt secrets at rest: the first encrypts, all
+	// decrypt (encryption.go). Empty stores them unencrypted.
+	EncryptionKeys []EncryptionKey
 }
 
 // Server is the API server.
@@ -54,14 +60,21 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent client certificate: %w", err)
 	}
+	if cfg.EventTTL == 0 {
+		cfg.EventTTL = time.Hour
+	}
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{serving},
 		ClientCAs:    cfg.CA.Pool(),
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}
+	transform, err := transformers(cfg.EncryptionKeys)
+	if err != nil {
+		return nil, err
+	}
 	s := &Server{
-		objects: &objects{store: cfg.Store, strategies: registry.Default(), now: time.Now},
+		objects: &objects{store: cfg.Store, strategies: registry.Default(), now: time.Now, eventTTL: cfg.EventTTL, transformers: transform},
 		agents:  newAgentDialer(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: cfg.CA.Pool(), MinVersion: tls.VersionTLS12}),
 	}
 	s.grpc = grpc.NewServer(

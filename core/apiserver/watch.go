@@ -43,7 +43,7 @@ func (o *objects) watch(ctx context.Context, req *apipb.WatchRequest, send func(
 	}
 	events, errc := o.store.Watch(ctx, store.ListPrefix(st.Resource().Name, ns), rev)
 	for ev := range events {
-		obj, err := decodeStored(st, ev.KV)
+		obj, err := o.decodeStored(st, ev.KV)
 		if err != nil {
 			return apierrors.NewInternalError(err)
 		}

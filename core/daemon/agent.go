@@ -53,7 +53,7 @@ func startAgent(ctx context.Context, o *Options, ca *pki.CA, serverAddr string) 
 	}
 	ra.client = c
 	ra.plugins = pluginhost.New(o.NodeName, filepath.Join(o.DataDir, "plugins", "logs"))
-	if err := ra.plugins.Start(ctx, nodePluginSpecs(o, socket)); err != nil {
+	if err := ra.plugins.Start(ctx, nodePluginSpecs(o, socket, ra.plugins)); err != nil {
 		return nil, err
 	}
 	serving, err := ca.IssueServer(o.NodeName, []string{o.NodeName}, []net.IP{net.ParseIP(o.NodeIP)})
@@ -64,7 +64,7 @@ func startAgent(ctx context.Context, o *Options, ca *pki.CA, serverAddr string) 
 		NodeName: o.NodeName, NodeIP: o.NodeIP, ListenAddr: o.AgentListen, Roles: o.roles(),
 		DataDir: o.DataDir, Client: c, Plugins: ra.plugins, CA: ca, ServingCert: serving,
 		BackoffBase: o.BackoffBase, ClusterCIDR: o.ClusterCIDR,
-		PlainHTTPRegistries: o.PlainHTTPRegistries, Log: o.Log.With("component", "agent"),
+		PlainHTTPRegistries: o.PlainHTTPRegistries, AllowPrivileged: o.AllowPrivileged, AllowHostPath: o.AllowHostPath, Log: o.Log.With("component", "agent"),
 	})
 	actx, cancel := context.WithCancel(context.Background())
 	ra.cancel = cancel
@@ -95,7 +95,7 @@ func nodeClient(o *Options, ca *pki.CA, serverAddr string) (*client.Client, erro
 	return client.New(r)
 }
 
-func nodePluginSpecs(o *Options, containerdSocket string) []pluginhost.Spec {
+func nodePluginSpecs(o *Options, containerdSocket string, host *pluginhost.Host) []pluginhost.Spec {
 	dir := func(kind base.Kind) string { return filepath.Join(o.DataDir, "plugins", string(kind)) }
 	bin := func(name string) string { return filepath.Join(o.PluginDir, name) }
 	netSettings := map[string]string{}
@@ -108,7 +108,7 @@ func nodePluginSpecs(o *Options, containerdSocket string) []pluginhost.Spec {
 		{Kind: base.KindNetwork, Path: bin("skiff-net-overlay"), Versions: network.ClientVersions(), DataDir: dir(base.KindNetwork),
 			Settings: netSettings},
 		{Kind: base.KindVolumes, Path: bin("skiff-volumes"), Versions: volumes.ClientVersions(), DataDir: dir(base.KindVolumes)},
-		{Kind: base.KindProbes, Path: bin("skiff-probes"), Versions: probes.ClientVersions(), DataDir: dir(base.KindProbes)},
+		{Kind: base.KindProbes, Path: bin("skiff-probes"), Versions: probes.ClientVersionsWithHost(agent.ExecHost{Plugins: host}), DataDir: dir(base.KindProbes)},
 	}
 }
 

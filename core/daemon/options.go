@@ -43,6 +43,10 @@ type Options struct {
 	BackoffBase     time.Duration
 	// PlainHTTPRegistries are registries pulled from over plain HTTP.
 	PlainHTTPRegistries []string
+	// AllowPrivileged lets the node run privileged containers.
+	AllowPrivileged bool
+	// AllowHostPath lets the node's pods mount hostPath volumes.
+	AllowHostPath bool
 	// PodBridge is the node's pod bridge (default: the network plugin's).
 	PodBridge string
 	// ContextName names the cluster in client configs (default "skiff").

@@ -104,7 +104,12 @@ func (s *runningServer) startAPI(o *Options) error {
 	if err != nil {
 		return err
 	}
-	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: s.ca, ServingCert: serving, AgentClientCert: toAgents})
+	// Secrets are encrypted at rest with keys made at first start.
+	keys, err := apiserver.LoadOrCreateEncryptionKeys(filepath.Join(o.PKIDir, apiserver.EncryptionKeysFile))
+	if err != nil {
+		return err
+	}
+	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: s.ca, ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: keys})
 	if err != nil {
 		return err
 	}

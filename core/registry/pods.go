@@ -2,12 +2,14 @@ package registry
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -31,10 +33,26 @@ var metaFields = []string{
 var containerFields = []string{
 	"name", "image", "command", "args", "workingDir", "imagePullPolicy",
 	"env", "env[].name", "env[].value",
+	"env[].valueFrom", "env[].valueFrom.configMapKeyRef", "env[].valueFrom.configMapKeyRef.name", "env[].valueFrom.configMapKeyRef.key", "env[].valueFrom.configMapKeyRef.optional",
+	"env[].valueFrom.secretKeyRef", "env[].valueFrom.secretKeyRef.name", "env[].valueFrom.secretKeyRef.key", "env[].valueFrom.secretKeyRef.optional",
+	"envFrom", "envFrom[].prefix", "envFrom[].configMapRef", "envFrom[].configMapRef.name", "envFrom[].configMapRef.optional",
+	"envFrom[].secretRef", "envFrom[].secretRef.name", "envFrom[].secretRef.optional",
 	"ports", "ports[].name", "ports[].containerPort", "ports[].protocol",
 	"resources", "resources.limits.*", "resources.requests.*",
 	"terminationMessagePath", "terminationMessagePolicy", "stdin", "stdinOnce", "tty",
-	"volumeMounts", "volumeMounts[].name", "volumeMounts[].mountPath", "volumeMounts[].readOnly",
+	"volumeMounts", "volumeMounts[].name", "volumeMounts[].mountPath", "volumeMounts[].readOnly", "volumeMounts[].subPath",
+	"securityContext", "securityContext.runAsUser", "securityContext.runAsGroup", "securityContext.runAsNonRoot",
+	"securityContext.readOnlyRootFilesystem", "securityContext.allowPrivilegeEscalation", "securityContext.privileged",
+	"securityContext.capabilities", "securityContext.capabilities.add", "securityContext.capabilities.drop",
+}
+
+// probeFields are the fields of each of a container's probes.
+var probeFields = []string{
+	"", ".exec", ".exec.command", ".httpGet", ".httpGet.path", ".httpGet.port", ".httpGet.host", ".httpGet.scheme",
+	".httpGet.httpHeaders", ".httpGet.httpHeaders[].name", ".httpGet.httpHeaders[].value",
+	".tcpSocket", ".tcpSocket.port", ".tcpSocket.host", ".grpc", ".grpc.port", ".grpc.service",
+	".initialDelaySeconds", ".periodSeconds", ".timeoutSeconds", ".successThreshold", ".failureThreshold",
+	".terminationGracePeriodSeconds",
 }
 
 var podSupported = func() supportedFields {
@@ -43,12 +61,23 @@ var podSupported = func() supportedFields {
 		"spec", "spec.containers", "spec.initContainers",
 		"spec.restartPolicy", "spec.terminationGracePeriodSeconds", "spec.dnsPolicy",
 		"spec.nodeName", "spec.nodeSelector.*", "spec.schedulerName", "spec.enableServiceLinks",
+		"spec.securityContext", "spec.securityContext.runAsUser", "spec.securityContext.runAsGroup", "spec.securityContext.runAsNonRoot",
 		"spec.volumes", "spec.volumes[].name", "spec.volumes[].emptyDir", "spec.volumes[].emptyDir.medium", "spec.volumes[].emptyDir.sizeLimit",
+		"spec.volumes[].configMap", "spec.volumes[].configMap.name", "spec.volumes[].configMap.defaultMode", "spec.volumes[].configMap.optional",
+		"spec.volumes[].configMap.items", "spec.volumes[].configMap.items[].key", "spec.volumes[].configMap.items[].path", "spec.volumes[].configMap.items[].mode",
+		"spec.volumes[].secret", "spec.volumes[].secret.secretName", "spec.volumes[].secret.defaultMode", "spec.volumes[].secret.optional",
+		"spec.volumes[].secret.items", "spec.volumes[].secret.items[].key", "spec.volumes[].secret.items[].path", "spec.volumes[].secret.items[].mode",
+		"spec.volumes[].hostPath", "spec.volumes[].hostPath.path", "spec.volumes[].hostPath.type",
 		"status.*",
 	)
 	for _, list := range []string{"spec.containers[]", "spec.initContainers[]"} {
 		for _, f := range containerFields {
 			paths = append(paths, list+"."+f)
+		}
+	}
+	for _, probe := range []string{"livenessProbe", "readinessProbe", "startupProbe"} {
+		for _, f := range probeFields {
+			paths = append(paths, "spec.containers[]."+probe+f)
 		}
 	}
 	return newSupportedFields(paths...)
@@ -108,6 +137,9 @@ func defaultContainer(c *corev1.Container) {
 			c.Ports[i].Protocol = corev1.ProtocolTCP
 		}
 	}
+	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+		defaultProbe(p)
+	}
 	// As in Kubernetes: a limit without a request makes the request equal it.
 	for name, q := range c.Resources.Limits {
 		if _, ok := c.Resources.Requests[name]; !ok {
@@ -116,6 +148,28 @@ func defaultContainer(c *corev1.Container) {
 			}
 			c.Resources.Requests[name] = q.DeepCopy()
 		}
+	}
+}
+
+// defaultProbe applies Kubernetes' probe defaults.
+func defaultProbe(p *corev1.Probe) {
+	if p == nil {
+		return
+	}
+	if p.PeriodSeconds == 0 {
+		p.PeriodSeconds = 10
+	}
+	if p.TimeoutSeconds == 0 {
+		p.TimeoutSeconds = 1
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = 1
+	}
+	if p.FailureThreshold == 0 {
+		p.FailureThreshold = 3
+	}
+	if p.HTTPGet != nil && p.HTTPGet.Scheme == "" {
+		p.HTTPGet.Scheme = corev1.URISchemeHTTP
 	}
 }
 
@@ -157,9 +211,7 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Duplicate(vp.Child("name"), v.Name))
 		}
 		volumes.Insert(v.Name)
-		if v.EmptyDir == nil {
-			errs = append(errs, field.Required(vp, "a volume source is required (skiff supports emptyDir)"))
-		}
+		errs = append(errs, validateVolumeSource(v.VolumeSource, vp)...) // volumesources.go
 	}
 	names := sets.New[string]()
 	errs = append(errs, validateContainers(spec.InitContainers, path.Child("initContainers"), names, volumes)...)
@@ -210,8 +262,13 @@ func validateContainers(cs []corev1.Container, path *field.Path, names, volumes 
 			errs = append(errs, field.NotSupported(cp.Child("imagePullPolicy"), c.ImagePullPolicy, []string{"Always", "IfNotPresent", "Never"}))
 		}
 		errs = append(errs, validateEnv(c.Env, cp.Child("env"))...)
+		errs = append(errs, validateEnvFrom(c.EnvFrom, cp.Child("envFrom"))...) // volumesources.go
 		errs = append(errs, validatePorts(c.Ports, cp.Child("ports"))...)
 		errs = append(errs, validateResources(c.Resources, cp.Child("resources"))...)
+		errs = append(errs, validateSecurityContext(c.SecurityContext, cp.Child("securityContext"))...)
+		errs = append(errs, validateProbe(c, c.LivenessProbe, cp.Child("livenessProbe"), true)...)
+		errs = append(errs, validateProbe(c, c.ReadinessProbe, cp.Child("readinessProbe"), false)...)
+		errs = append(errs, validateProbe(c, c.StartupProbe, cp.Child("startupProbe"), true)...)
 		for j, m := range c.VolumeMounts {
 			mp := cp.Child("volumeMounts").Index(j)
 			if !volumes.Has(m.Name) {
@@ -220,16 +277,125 @@ func validateContainers(cs []corev1.Container, path *field.Path, names, volumes 
 			if !strings.HasPrefix(m.MountPath, "/") {
 				errs = append(errs, field.Invalid(mp.Child("mountPath"), m.MountPath, "must be an absolute path"))
 			}
+			if m.SubPath != "" {
+				errs = append(errs, validateLocalDescendingPath(m.SubPath, mp.Child("subPath"))...) // volumesources.go
+			}
 		}
 	}
 	return errs
 }
+
+func validateSecurityContext(sc *corev1.SecurityContext, path *field.Path) field.ErrorList {
+	if sc == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	for _, id := range []struct {
+		name string
+		v    *int64
+	}{{"runAsUser", sc.RunAsUser}, {"runAsGroup", sc.RunAsGroup}} {
+		if id.v != nil && (*id.v < 0 || *id.v > 2147483647) {
+			errs = append(errs, field.Invalid(path.Child(id.name), *id.v, "must be between 0 and 2147483647, inclusive"))
+		}
+	}
+	if sc.Privileged != nil && *sc.Privileged && sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation {
+		errs = append(errs, field.Invalid(path, sc, "cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
+	}
+	if sc.Capabilities != nil {
+		for _, list := range []struct {
+			name string
+			caps []corev1.Capability
+		}{{"add", sc.Capabilities.Add}, {"drop", sc.Capabilities.Drop}} {
+			for i, c := range list.caps {
+				if !capabilityName.MatchString(string(c)) {
+					errs = append(errs, field.Invalid(path.Child("capabilities", list.name).Index(i), c, "must be a capability name such as NET_ADMIN (or ALL)"))
+				}
+			}
+		}
+	}
+	return errs
+}
+
+// validateProbe checks a probe as Kubernetes does. Liveness and startup
+// probes must have successThreshold 1.
+func validateProbe(c *corev1.Container, p *corev1.Probe, path *field.Path, singleSuccess bool) field.ErrorList {
+	if p == nil {
+		return nil
+	}
+	var errs field.ErrorList
+	handlers := 0
+	if p.Exec != nil {
+		handlers++
+		if len(p.Exec.Command) == 0 {
+			errs = append(errs, field.Required(path.Child("exec", "command"), ""))
+		}
+	}
+	if p.HTTPGet != nil {
+		handlers++
+		errs = append(errs, validateProbePort(c, p.HTTPGet.Port, path.Child("httpGet", "port"))...)
+		if s := p.HTTPGet.Scheme; s != corev1.URISchemeHTTP && s != corev1.URISchemeHTTPS {
+			errs = append(errs, field.NotSupported(path.Child("httpGet", "scheme"), s, []string{"HTTP", "HTTPS"}))
+		}
+	}
+	if p.TCPSocket != nil {
+		handlers++
+		errs = append(errs, validateProbePort(c, p.TCPSocket.Port, path.Child("tcpSocket", "port"))...)
+	}
+	if p.GRPC != nil {
+		handlers++
+		for _, msg := range validation.IsValidPortNum(int(p.GRPC.Port)) {
+			errs = append(errs, field.Invalid(path.Child("grpc", "port"), p.GRPC.Port, msg))
+		}
+	}
+	switch {
+	case handlers == 0:
+		errs = append(errs, field.Required(path, "must specify a handler type"))
+	case handlers > 1:
+		errs = append(errs, field.Forbidden(path, "may not specify more than 1 handler type"))
+	}
+	for _, n := range []struct {
+		name string
+		v    int32
+		min  int32
+	}{{"initialDelaySeconds", p.InitialDelaySeconds, 0}, {"periodSeconds", p.PeriodSeconds, 1}, {"timeoutSeconds", p.TimeoutSeconds, 1},
+		{"successThreshold", p.SuccessThreshold, 1}, {"failureThreshold", p.FailureThreshold, 1}} {
+		if n.v < n.min {
+			errs = append(errs, field.Invalid(path.Child(n.name), n.v, fmt.Sprintf("must be greater than or equal to %d", n.min)))
+		}
+	}
+	if singleSuccess && p.SuccessThreshold != 1 {
+		errs = append(errs, field.Invalid(path.Child("successThreshold"), p.SuccessThreshold, "must be 1"))
+	}
+	return errs
+}
+
+// validateProbePort accepts a port number or the name of a container port.
+func validateProbePort(c *corev1.Container, port intstr.IntOrString, path *field.Path) field.ErrorList {
+	if port.Type == intstr.String {
+		for _, p := range c.Ports {
+			if p.Name == port.StrVal {
+				return nil
+			}
+		}
+		return field.ErrorList{field.Invalid(path, port.StrVal, "must be a port number or the name of one of the container's ports")}
+	}
+	var errs field.ErrorList
+	for _, msg := range validation.IsValidPortNum(port.IntValue()) {
+		errs = append(errs, field.Invalid(path, port.IntValue(), msg))
+	}
+	return errs
+}
+
+var capabilityName = regexp.MustCompile(`^(CAP_)?[A-Z][A-Z0-9_]*$`)
 
 func validateEnv(env []corev1.EnvVar, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
 	for i, e := range env {
 		for _, msg := range validation.IsEnvVarName(e.Name) {
 			errs = append(errs, field.Invalid(path.Index(i).Child("name"), e.Name, msg))
+		}
+		if e.ValueFrom != nil {
+			errs = append(errs, validateEnvVarSource(e, path.Index(i))...) // volumesources.go
 		}
 	}
 	return errs

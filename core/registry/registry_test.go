@@ -22,8 +22,9 @@ func TestPodDecodeRefusesUnknownAndUnsupportedFields(t *testing.T) {
 		{"unknown top-level field", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spek":{}}`, `unknown field "spek"`},
 		{"duplicate field", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","name":"b"},"spec":{}}`, `duplicate field "metadata.name"`},
 		{"unsupported affinity", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"affinity":{},"containers":[{"name":"c","image":"i"}]}}`, "spec.affinity: not supported by skiff"},
-		{"unsupported probe", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"containers":[{"name":"c","image":"i","livenessProbe":{"tcpSocket":{"port":80}}}]}}`, "spec.containers[0].livenessProbe: not supported by skiff"},
-		{"unsupported volume source", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"volumes":[{"name":"v","hostPath":{"path":"/"}}],"containers":[{"name":"c","image":"i"}]}}`, "spec.volumes[0].hostPath: not supported by skiff"},
+		{"unsupported lifecycle hook", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"containers":[{"name":"c","image":"i","lifecycle":{"preStop":{"exec":{"command":["x"]}}}}]}}`, "spec.containers[0].lifecycle: not supported by skiff"},
+		{"probe on an init container", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"initContainers":[{"name":"i","image":"i","readinessProbe":{"tcpSocket":{"port":80}}}],"containers":[{"name":"c","image":"i"}]}}`, "spec.initContainers[0].readinessProbe: not supported by skiff"},
+		{"unsupported volume source", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"volumes":[{"name":"v","nfs":{"server":"s","path":"/"}}],"containers":[{"name":"c","image":"i"}]}}`, "spec.volumes[0].nfs: not supported by skiff"},
 		{"wrong kind", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"}}`, `kind "Node": expected "Pod"`},
 		{"wrong version", `{"apiVersion":"apps/v1","kind":"Pod","metadata":{"name":"a"}}`, `apiVersion "apps/v1"`},
 		{"malformed", `{"apiVersion":"v1",`, "decode Pod"},
@@ -151,5 +152,67 @@ func TestDefaultPullPolicy(t *testing.T) {
 		if got := DefaultPullPolicy(image); got != want {
 			t.Errorf("%s: %s, want %s", image, got, want)
 		}
+	}
+}
+
+func TestSecurityContextIsAcceptedAndValidated(t *testing.T) {
+	pod, err := decodePod(t, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},"spec":{
+		"securityContext":{"runAsUser":1000,"runAsNonRoot":true},
+		"containers":[{"name":"a","image":"i:1","securityContext":{"readOnlyRootFilesystem":true,"allowPrivilegeEscalation":false,
+		"capabilities":{"add":["NET_ADMIN"],"drop":["ALL"]}}}]}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	PodStrategy{}.PrepareForCreate(pod)
+	if errs := (PodStrategy{}).Validate(pod); len(errs) > 0 {
+		t.Fatalf("valid securityContext refused: %v", errs)
+	}
+	bad, _ := decodePod(t, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},"spec":{
+		"containers":[{"name":"a","image":"i:1","securityContext":{"privileged":true,"allowPrivilegeEscalation":false,"capabilities":{"add":["net admin"]}}}]}}`)
+	PodStrategy{}.PrepareForCreate(bad)
+	msg := (PodStrategy{}).Validate(bad).ToAggregate().Error()
+	for _, want := range []string{"cannot set `allowPrivilegeEscalation` to false and `privileged` to true", "spec.containers[0].securityContext.capabilities.add[0]"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("validation %q lacks %q", msg, want)
+		}
+	}
+	if _, err := decodePod(t, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"i","securityContext":{"seccompProfile":{"type":"RuntimeDefault"}}}]}}`); err == nil || !strings.Contains(err.Error(), "spec.containers[0].securityContext.seccompProfile: not supported by skiff") {
+		t.Errorf("seccompProfile: %v", err)
+	}
+}
+
+func TestProbeValidation(t *testing.T) {
+	cases := []struct{ name, probe, want string }{
+		{"no handler", `{"periodSeconds":5}`, "must specify a handler type"},
+		{"two handlers", `{"exec":{"command":["true"]},"tcpSocket":{"port":80}}`, "may not specify more than 1 handler type"},
+		{"bad port", `{"tcpSocket":{"port":0}}`, "tcpSocket.port"},
+		{"unknown named port", `{"httpGet":{"port":"web"}}`, "httpGet.port"},
+		{"liveness success threshold", `{"exec":{"command":["true"]},"successThreshold":2}`, "successThreshold: Invalid value: 2: must be 1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			pod, err := decodePod(t, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},"spec":{"containers":[{"name":"a","image":"i","livenessProbe":`+tc.probe+`}]}}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			PodStrategy{}.PrepareForCreate(pod)
+			if msg := (PodStrategy{}).Validate(pod).ToAggregate(); msg == nil || !strings.Contains(msg.Error(), tc.want) {
+				t.Fatalf("errors = %v, want %q", msg, tc.want)
+			}
+		})
+	}
+	ok, err := decodePod(t, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"default"},"spec":{"containers":[{"name":"a","image":"i",
+		"ports":[{"name":"web","containerPort":80}],
+		"readinessProbe":{"httpGet":{"path":"/","port":"web"},"initialDelaySeconds":5,"periodSeconds":5},
+		"livenessProbe":{"httpGet":{"path":"/","port":80}},"startupProbe":{"exec":{"command":["true"]},"failureThreshold":30}}]}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	PodStrategy{}.PrepareForCreate(ok)
+	if errs := (PodStrategy{}).Validate(ok); len(errs) > 0 {
+		t.Fatalf("the chapter's kind of probes refused: %v", errs)
+	}
+	if p := ok.Spec.Containers[0].LivenessProbe; p.PeriodSeconds != 10 || p.TimeoutSeconds != 1 || p.FailureThreshold != 3 || p.SuccessThreshold != 1 || p.HTTPGet.Scheme != "HTTP" {
+		t.Errorf("probe defaults not applied: %+v", p)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -58,11 +59,44 @@ func ListPrefix(resource, namespace string) string {
 	return Prefix + resource + "/" + namespace + "/"
 }
 
+// WriteOption tunes a Create or Update.
+type WriteOption func(*writeOptions)
+
+type writeOptions struct {
+	ttl time.Duration
+}
+
+// WithTTL makes the key expire ttl after this write (an etcd lease). Each
+// write with a TTL starts the clock again; Kubernetes keeps events this way.
+func WithTTL(ttl time.Duration) WriteOption {
+	return func(o *writeOptions) { o.ttl = ttl }
+}
+
+// putOp builds the put, granting a lease when a TTL is asked for.
+func (s *Store) putOp(ctx context.Context, key string, value []byte, opts []WriteOption) (clientv3.Op, error) {
+	var o writeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.ttl <= 0 {
+		return clientv3.OpPut(key, string(value)), nil
+	}
+	lease, err := s.c.Grant(ctx, int64(o.ttl.Seconds()))
+	if err != nil {
+		return clientv3.Op{}, fmt.Errorf("lease for %s: %w", key, err)
+	}
+	return clientv3.OpPut(key, string(value), clientv3.WithLease(lease.ID)), nil
+}
+
 // Create stores value at key only if the key does not exist.
-func (s *Store) Create(ctx context.Context, key string, value []byte) (int64, error) {
+func (s *Store) Create(ctx context.Context, key string, value []byte, opts ...WriteOption) (int64, error) {
+	put, err := s.putOp(ctx, key, value, opts)
+	if err != nil {
+		return 0, err
+	}
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(value))).
+		Then(put).
 		Commit()
 	if err != nil {
 		return 0, fmt.Errorf("create %s: %w", key, err)
@@ -100,10 +134,14 @@ func (s *Store) List(ctx context.Context, prefix string) ([]KV, int64, error) {
 }
 
 // Update replaces key's value if its mod revision is still revision.
-func (s *Store) Update(ctx context.Context, key string, revision int64, value []byte) (int64, error) {
+func (s *Store) Update(ctx context.Context, key string, revision int64, value []byte, opts ...WriteOption) (int64, error) {
+	put, err := s.putOp(ctx, key, value, opts)
+	if err != nil {
+		return 0, err
+	}
 	resp, err := s.c.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(key), "=", revision)).
-		Then(clientv3.OpPut(key, string(value))).
+		Then(put).
 		Else(clientv3.OpGet(key)).
 		Commit()
 	if err != nil {

@@ -2,47 +2,25 @@ package main
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-plugin"
-
 	"github.com/skiffhq/skiff/sdk/base"
+	"github.com/skiffhq/skiff/sdk/base/plugintest"
 	"github.com/skiffhq/skiff/sdk/probes"
 	"github.com/skiffhq/skiff/sdk/probes/conformance"
 	"github.com/skiffhq/skiff/sdk/probes/fake"
 )
 
-// runAsPlugin makes the test binary act as the plugin binary when the test
-// launches it, so the tests below load what main serves, the way the core
-// does: a child process, handshake, version negotiation and AutoMTLS.
-const runAsPlugin = "SKIFF_TEST_RUN_AS_PLUGIN"
+// TestMain lets the test binary act as the plugin binary when a test
+// launches it, so the tests load what main serves, the way the core does.
+func TestMain(m *testing.M) { plugintest.Main(m, main) }
 
-func TestMain(m *testing.M) {
-	if os.Getenv(runAsPlugin) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
-
+// launch starts this test binary as the plugin and returns the host's
+// client to it.
 func launch(t *testing.T, host probes.Host) probes.Prober {
 	t.Helper()
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), runAsPlugin+"=1")
-	client := plugin.NewClient(base.ClientConfig(base.KindProbes, cmd, probes.ClientVersionsWithHost(host)))
-	t.Cleanup(client.Kill)
-	rpc, err := client.Client()
-	if err != nil {
-		t.Fatalf("start plugin: %v", err)
-	}
-	raw, err := rpc.Dispense(string(base.KindProbes))
-	if err != nil {
-		t.Fatalf("dispense: %v", err)
-	}
-	return raw.(probes.Prober)
+	return plugintest.Launch(t, base.KindProbes, probes.ClientVersionsWithHost(host)).(probes.Prober)
 }
 
 func TestBinaryInfo(t *testing.T) {

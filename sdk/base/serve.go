@@ -53,14 +53,18 @@ func pluginSets(kind Kind, versions map[int]plugin.Plugin) map[int]plugin.Plugin
 }
 
 // RegisterPluginServer serves the skiff.base.v1.Plugin service for impl. Kind
-// packages call it from their GRPCServer, beside their own service.
-func RegisterPluginServer(s *grpc.Server, impl Plugin) {
-	basepb.RegisterPluginServer(s, &pluginServer{impl: impl})
+// packages call it from their GRPCServer, beside their own service, with
+// their kind and the API version that GRPCServer serves: Info reports them,
+// since an implementation cannot know which version was negotiated.
+func RegisterPluginServer(s *grpc.Server, impl Plugin, kind Kind, apiVersion int) {
+	basepb.RegisterPluginServer(s, &pluginServer{impl: impl, kind: kind, apiVersion: apiVersion})
 }
 
 type pluginServer struct {
 	basepb.UnimplementedPluginServer
-	impl Plugin
+	impl       Plugin
+	kind       Kind
+	apiVersion int
 }
 
 func (s *pluginServer) GetInfo(ctx context.Context, _ *basepb.GetInfoRequest) (*basepb.Info, error) {
@@ -68,6 +72,10 @@ func (s *pluginServer) GetInfo(ctx context.Context, _ *basepb.GetInfoRequest) (*
 	if err != nil {
 		return nil, ToStatus(err)
 	}
+	if info.Kind == "" {
+		info.Kind = s.kind
+	}
+	info.APIVersion = s.apiVersion
 	out := &basepb.Info{Kind: string(info.Kind), Name: info.Name, Version: info.Version, ApiVersion: int32(info.APIVersion)}
 	for _, sp := range info.Settings {
 		out.Settings = append(out.Settings, &basepb.SettingSpec{Name: sp.Name, Description: sp.Description, Required: sp.Required, Default: sp.Default})

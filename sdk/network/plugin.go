@@ -28,7 +28,7 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.Impl == nil {
 		return errors.New("network plugin: GRPCPlugin.Impl is nil")
 	}
-	base.RegisterPluginServer(s, p.Impl)
+	base.RegisterPluginServer(s, p.Impl, base.KindNetwork, APIVersion)
 	networkpb.RegisterNetworkServer(s, &server{impl: p.Impl})
 	return nil
 }

@@ -34,7 +34,7 @@ func (p *GRPCPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error
 	if p.Impl == nil {
 		return errors.New("probes plugin: GRPCPlugin.Impl is nil")
 	}
-	base.RegisterPluginServer(s, versioned{Plugin: p.Impl})
+	base.RegisterPluginServer(s, p.Impl, base.KindProbes, APIVersion)
 	probespb.RegisterProberServer(s, &server{impl: p.Impl, broker: broker})
 	return nil
 }
@@ -61,22 +61,4 @@ func ClientVersions() map[int]plugin.Plugin {
 // plugin for exec probes.
 func ClientVersionsWithHost(h Host) map[int]plugin.Plugin {
 	return map[int]plugin.Plugin{APIVersion: &GRPCPlugin{Host: h}}
-}
-
-// versioned reports the API version this GRPCPlugin serves and the kind in
-// Info, which the implementation cannot know on its own.
-type versioned struct {
-	base.Plugin
-}
-
-func (v versioned) Info(ctx context.Context) (base.Info, error) {
-	info, err := v.Plugin.Info(ctx)
-	if err != nil {
-		return info, err
-	}
-	if info.Kind == "" {
-		info.Kind = base.KindProbes
-	}
-	info.APIVersion = APIVersion
-	return info, nil
 }

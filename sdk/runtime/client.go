@@ -344,3 +344,99 @@ func (u *execUplink) pumpResize(ctx context.Context, resize <-chan TermSize) {
 		}
 	}
 }
+
+// PortForward asks the plugin to connect to the port and relays stream over
+// the call: what stream reads goes up (its EOF is the call's CloseSend),
+// what the port sends comes down, and the port's half-close becomes
+// stream's CloseWrite. Nothing is read from stream before the plugin says
+// it is connected, so a refused port leaves stream untouched.
+func (c *client) PortForward(ctx context.Context, sandboxID string, port int, stream io.ReadWriter) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	call, err := c.c.PortForward(ctx)
+	if err != nil {
+		return base.FromStatus(err)
+	}
+	start := &runtimepb.PortForwardRequest{Msg: &runtimepb.PortForwardRequest_Start{
+		Start: &runtimepb.PortForwardStart{SandboxId: sandboxID, Port: int32(port)},
+	}}
+	if err := call.Send(start); err != nil {
+		if !errors.Is(err, io.EOF) {
+			return base.FromStatus(err)
+		}
+		// The plugin ended the call: Recv has why.
+	}
+	first, err := call.Recv()
+	if errors.Is(err, io.EOF) {
+		return nil // the plugin ended the forward without connecting
+	}
+	if err != nil {
+		return base.FromStatus(err)
+	}
+	up := &portForwardUplink{call: call, cancel: cancel}
+	go up.pump(stream)
+	for msg := first; ; {
+		switch m := msg.Msg.(type) {
+		case *runtimepb.PortForwardResponse_Data:
+			if _, err := stream.Write(m.Data); err != nil {
+				return fmt.Errorf("port forward to port %d of sandbox %q: writing to the caller's stream: %w", port, sandboxID, err)
+			}
+		case *runtimepb.PortForwardResponse_CloseWrite:
+			if cw, ok := stream.(CloseWriter); ok {
+				if err := cw.CloseWrite(); err != nil {
+					return fmt.Errorf("port forward to port %d of sandbox %q: half-closing the caller's stream: %w", port, sandboxID, err)
+				}
+			}
+		}
+		msg, err = call.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if uerr := up.error(); uerr != nil {
+				return uerr
+			}
+			return base.FromStatus(err)
+		}
+	}
+}
+
+// portForwardUplink copies the caller's stream up the call. Only its
+// goroutine sends once the forward runs.
+type portForwardUplink struct {
+	call   runtimepb.Runtime_PortForwardClient
+	cancel context.CancelFunc
+
+	mu  sync.Mutex
+	err error // reading the caller's stream failed
+}
+
+func (u *portForwardUplink) pump(stream io.Reader) {
+	buf := make([]byte, chunkSize)
+	for {
+		n, err := stream.Read(buf)
+		if n > 0 {
+			// Send encodes the message before returning, so buf is reusable.
+			if serr := u.call.Send(&runtimepb.PortForwardRequest{Msg: &runtimepb.PortForwardRequest_Data{Data: buf[:n]}}); serr != nil {
+				return // the call ended; the receiving side reports why
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			_ = u.call.CloseSend() // the caller's half-close
+			return
+		}
+		if err != nil {
+			u.mu.Lock()
+			u.err = fmt.Errorf("port forward: reading the caller's stream: %w", err)
+			u.mu.Unlock()
+			u.cancel()
+			return
+		}
+	}
+}
+
+func (u *portForwardUplink) error() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
+}

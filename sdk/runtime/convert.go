@@ -130,8 +130,9 @@ func containerConfigToPB(c ContainerConfig) *runtimepb.ContainerConfig {
 			CpuPeriod:        c.Resources.CPUPeriod,
 			MemoryLimitBytes: c.Resources.MemoryLimitBytes,
 		},
-		Tty:   c.TTY,
-		Stdin: c.Stdin,
+		Security: securityToPB(c.Security),
+		Tty:      c.TTY,
+		Stdin:    c.Stdin,
 	}
 	for _, m := range c.Mounts {
 		out.Mounts = append(out.Mounts, &runtimepb.Mount{HostPath: m.HostPath, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
@@ -158,13 +159,43 @@ func containerConfigFromPB(c *runtimepb.ContainerConfig) ContainerConfig {
 			CPUPeriod:        c.GetResources().GetCpuPeriod(),
 			MemoryLimitBytes: c.GetResources().GetMemoryLimitBytes(),
 		},
-		TTY:   c.Tty,
-		Stdin: c.Stdin,
+		Security: securityFromPB(c.Security),
+		TTY:      c.Tty,
+		Stdin:    c.Stdin,
 	}
 	for _, m := range c.Mounts {
 		out.Mounts = append(out.Mounts, Mount{HostPath: m.HostPath, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
 	}
 	return out
+}
+
+func securityToPB(s SecurityConfig) *runtimepb.SecurityConfig {
+	return &runtimepb.SecurityConfig{
+		RunAsUser:       s.RunAsUser,
+		RunAsGroup:      s.RunAsGroup,
+		RunAsNonRoot:    s.RunAsNonRoot,
+		ReadOnlyRootfs:  s.ReadOnlyRootfs,
+		CapAdd:          s.CapAdd,
+		CapDrop:         s.CapDrop,
+		NoNewPrivileges: s.NoNewPrivileges,
+		Privileged:      s.Privileged,
+	}
+}
+
+func securityFromPB(s *runtimepb.SecurityConfig) SecurityConfig {
+	if s == nil {
+		return SecurityConfig{}
+	}
+	return SecurityConfig{
+		RunAsUser:       s.RunAsUser,
+		RunAsGroup:      s.RunAsGroup,
+		RunAsNonRoot:    s.RunAsNonRoot,
+		ReadOnlyRootfs:  s.ReadOnlyRootfs,
+		CapAdd:          s.CapAdd,
+		CapDrop:         s.CapDrop,
+		NoNewPrivileges: s.NoNewPrivileges,
+		Privileged:      s.Privileged,
+	}
 }
 
 var stateToPB = map[ContainerState]runtimepb.ContainerState{

@@ -23,7 +23,7 @@ var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
 // GRPCServer registers the base Plugin service and the runtime service for
 // Impl.
 func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
-	base.RegisterPluginServer(s, p.Impl)
+	base.RegisterPluginServer(s, p.Impl, base.KindRuntime, APIVersion)
 	runtimepb.RegisterRuntimeServer(s, &server{impl: p.Impl})
 	return nil
 }

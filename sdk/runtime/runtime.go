@@ -1,5 +1,6 @@
 // Package runtime is the contract of a skiff container runtime plugin
-// (skiff.runtime.v1): images, pod sandboxes, containers, logs and exec.
+// (skiff.runtime.v1): images, pod sandboxes, containers, logs, exec and
+// port-forward.
 //
 // The pod lifecycle (which container to start when, restarts, back-off,
 // status) is the core agent's job. The runtime does exactly what it is told
@@ -44,7 +45,10 @@ type PullOptions struct {
 }
 
 // SandboxConfig describes a pod sandbox: the shared context all of a pod's
-// containers run in.
+// containers run in. Every container of a sandbox shares its network
+// namespace (NetNSPath), its IPC namespace and its UTS namespace (so the
+// hostname); the runtime makes and keeps the IPC and UTS namespaces for as
+// long as the sandbox exists, and they survive restarts of the plugin.
 type SandboxConfig struct {
 	PodUID    string
 	Namespace string
@@ -52,7 +56,9 @@ type SandboxConfig struct {
 	// Hostname is the pod's hostname, shared by its containers.
 	Hostname string
 	// NetNSPath is the pod's network namespace, made by the network plugin.
-	// Every container of the pod joins it.
+	// Every container of the pod joins it. When it is empty the runtime
+	// makes the sandbox a network namespace of its own, with only the
+	// loopback interface (up), kept like the IPC and UTS namespaces.
 	NetNSPath string
 	Labels    map[string]string
 }
@@ -63,6 +69,8 @@ type Sandbox struct {
 	PodUID    string
 	Namespace string
 	Name      string
+	// NetNSPath is SandboxConfig.NetNSPath as given (empty when the
+	// runtime made the namespace).
 	NetNSPath string
 	Labels    map[string]string
 	CreatedAt time.Time
@@ -104,8 +112,32 @@ type ContainerConfig struct {
 	LogPath   string
 	Mounts    []Mount
 	Resources ContainerResources
+	Security  SecurityConfig
 	TTY       bool
 	Stdin     bool
+}
+
+// SecurityConfig is a container's securityContext, already merged from the
+// pod's and the container's by the caller.
+type SecurityConfig struct {
+	// RunAsUser and RunAsGroup override the image's user when set.
+	RunAsUser  *int64
+	RunAsGroup *int64
+	// RunAsNonRoot refuses to create a container whose effective user
+	// (RunAsUser, else the image's USER) is root or cannot be known to be
+	// non-root (a user name): the error wraps ErrRunAsRoot.
+	RunAsNonRoot bool
+	// ReadOnlyRootfs mounts the root filesystem read-only.
+	ReadOnlyRootfs bool
+	// CapAdd and CapDrop adjust the default capability set ("NET_ADMIN"
+	// or "CAP_NET_ADMIN"; "ALL" in CapDrop drops every one first).
+	CapAdd  []string
+	CapDrop []string
+	// NoNewPrivileges is allowPrivilegeEscalation=false.
+	NoNewPrivileges bool
+	// Privileged gives every capability and device. The caller decides
+	// whether the node allows it.
+	Privileged bool
 }
 
 // ContainerState is where a container is in its life.
@@ -232,6 +264,30 @@ type Runtime interface {
 	ContainerLogs(ctx context.Context, id string, opts LogOptions) (io.ReadCloser, error)
 	// Exec runs a command in a running container and returns its exit code.
 	Exec(ctx context.Context, id string, opts ExecOptions) (int, error)
+
+	// PortForward connects stream to a TCP port inside the sandbox's network
+	// namespace, as a connection to 127.0.0.1:port made from inside it (so
+	// ports bound to the pod's localhost are reached). Each call is one
+	// connection. A port nothing listens on, or a sandbox without a network
+	// namespace, is an error wrapping ErrPortForward, returned before
+	// anything is read from stream; an unknown sandbox wraps base.ErrNotFound.
+	//
+	// Once connected it copies both ways and passes half-closes on: when a
+	// Read of stream returns io.EOF, the connection's write side is shut down
+	// and what the port still sends keeps flowing back; when the port's side
+	// stops sending, stream's CloseWrite is called if it has one (see
+	// CloseWriter). It returns nil when the connection has ended both ways
+	// (or the port's side has ended and the caller's has not within about a
+	// second), ctx.Err() when ctx ends first, and the error when a side
+	// fails. A Read of stream may still be pending when it returns: the
+	// caller ends it by closing what stream reads from.
+	PortForward(ctx context.Context, sandboxID string, port int, stream io.ReadWriter) error
+}
+
+// CloseWriter is implemented by PortForward streams that can half-close:
+// shut down their sending side while still receiving, as *net.TCPConn does.
+type CloseWriter interface {
+	CloseWrite() error
 }
 
 // Errors a runtime returns, wrapped with detail.
@@ -244,4 +300,8 @@ var (
 	ErrInvalidArchive = base.NewError("runtime.InvalidArchive", codes.InvalidArgument, "not an image archive")
 	// ErrContainerNotRunning: Exec on a container that is not running.
 	ErrContainerNotRunning = base.NewError("runtime.ContainerNotRunning", codes.FailedPrecondition, "container not running")
+	// ErrRunAsRoot: RunAsNonRoot is set but the container would run as root.
+	ErrRunAsRoot = base.NewError("runtime.RunAsRoot", codes.FailedPrecondition, "container has runAsNonRoot and image will run as root")
+	// ErrPortForward: the port in the sandbox could not be reached.
+	ErrPortForward = base.NewError("runtime.PortForward", codes.Unavailable, "port forward failed")
 )

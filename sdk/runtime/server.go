@@ -343,3 +343,121 @@ func (s *execSender) writer(wrap func([]byte) *runtimepb.ExecResponse) io.Writer
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// PortForward runs the implementation's PortForward with a stream made of
+// the call: its reads are the caller's bytes (EOF at the caller's
+// half-close), its writes go down, and its CloseWrite tells the caller the
+// port's side stopped sending.
+func (s *server) PortForward(call runtimepb.Runtime_PortForwardServer) error {
+	first, err := call.Recv()
+	if err != nil {
+		return err
+	}
+	start := first.GetStart()
+	if start == nil {
+		return base.ToStatus(fmt.Errorf("port forward: the first message must be a start: %w", base.ErrInvalid))
+	}
+	ctx, cancel := context.WithCancel(call.Context())
+	defer cancel()
+	stream := &portForwardStream{call: call}
+	err = s.impl.PortForward(ctx, start.SandboxId, int(start.Port), stream)
+	// Sending on the call after this handler returns is not allowed; an
+	// implementation that left a goroutine using stream gets errors.
+	stream.finish()
+	return base.ToStatus(err)
+}
+
+// portForwardStream is the implementation's view of a port-forward call.
+// The first Read, Write or CloseWrite tells the caller the connection is
+// made: implementations connect before they touch the stream.
+type portForwardStream struct {
+	call runtimepb.Runtime_PortForwardServer
+
+	rmu  sync.Mutex // one Recv at a time
+	rbuf []byte
+	rerr error
+
+	mu        sync.Mutex // sends, and the flags below
+	connected bool
+	closed    bool // CloseWrite was sent
+	finished  bool // the handler returned
+}
+
+var _ CloseWriter = (*portForwardStream)(nil)
+
+func (p *portForwardStream) Read(b []byte) (int, error) {
+	if err := p.sendLocked(nil); err != nil {
+		return 0, err
+	}
+	p.rmu.Lock()
+	defer p.rmu.Unlock()
+	for len(p.rbuf) == 0 {
+		if p.rerr != nil {
+			return 0, p.rerr
+		}
+		req, err := p.call.Recv()
+		if err != nil {
+			p.rerr = err // io.EOF at the caller's half-close
+			continue
+		}
+		p.rbuf = req.GetData()
+	}
+	n := copy(b, p.rbuf)
+	p.rbuf = p.rbuf[n:]
+	return n, nil
+}
+
+func (p *portForwardStream) Write(b []byte) (int, error) {
+	for rest := b; len(rest) > 0; {
+		n := min(len(rest), chunkSize)
+		err := p.sendLocked(&runtimepb.PortForwardResponse{Msg: &runtimepb.PortForwardResponse_Data{Data: rest[:n]}})
+		if err != nil {
+			return len(b) - len(rest), err
+		}
+		rest = rest[n:]
+	}
+	return len(b), nil
+}
+
+// CloseWrite tells the caller that the port's side will send nothing more.
+func (p *portForwardStream) CloseWrite() error {
+	return p.sendLocked(&runtimepb.PortForwardResponse{Msg: &runtimepb.PortForwardResponse_CloseWrite{CloseWrite: true}})
+}
+
+// sendLocked sends connected first if it has not been sent, then msg
+// (nil: nothing more).
+func (p *portForwardStream) sendLocked(msg *runtimepb.PortForwardResponse) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.finished {
+		return io.ErrClosedPipe
+	}
+	if !p.connected {
+		if err := p.call.Send(&runtimepb.PortForwardResponse{Msg: &runtimepb.PortForwardResponse_Connected{Connected: true}}); err != nil {
+			return err
+		}
+		p.connected = true
+	}
+	if msg == nil {
+		return nil
+	}
+	if p.closed {
+		if msg.GetCloseWrite() {
+			return nil
+		}
+		return fmt.Errorf("port forward: write after CloseWrite: %w", io.ErrClosedPipe)
+	}
+	if err := p.call.Send(msg); err != nil {
+		return err
+	}
+	if msg.GetCloseWrite() {
+		p.closed = true
+	}
+	return nil
+}
+
+func (p *portForwardStream) finish() {
+	p.mu.Lock()
+	p.finished = true
+	p.mu.Unlock()
+}

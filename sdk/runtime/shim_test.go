@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,7 +119,11 @@ func TestValuesRoundTrip(t *testing.T) {
 		Env: []string{"A=1"}, WorkingDir: "/tmp", Labels: map[string]string{"k": "v"}, LogPath: "/l",
 		Mounts:    []runtime.Mount{{HostPath: "/h", ContainerPath: "/c", ReadOnly: true}},
 		Resources: runtime.ContainerResources{CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, MemoryLimitBytes: 1 << 20},
-		TTY:       true, Stdin: true,
+		Security: runtime.SecurityConfig{
+			RunAsUser: ptr(int64(1000)), RunAsGroup: ptr(int64(0)), RunAsNonRoot: true, ReadOnlyRootfs: true,
+			CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"ALL"}, NoNewPrivileges: true, Privileged: true,
+		},
+		TTY: true, Stdin: true,
 	}
 	wantSandbox := runtime.SandboxConfig{PodUID: "u1", Namespace: "default", Name: "nginx", Hostname: "nginx", NetNSPath: "/run/netns/x", Labels: map[string]string{"a": "b"}}
 	var gotConfig runtime.ContainerConfig
@@ -160,6 +166,13 @@ func TestValuesRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(gotConfig, wantConfig) {
 		t.Errorf("CreateContainer config:\n got %+v\nwant %+v", gotConfig, wantConfig)
+	}
+	// Unset user and group stay unset (not 0, which is root).
+	if _, err := rt.CreateContainer(ctx(t), "s1", runtime.ContainerConfig{Name: "plain"}); err != nil {
+		t.Fatal(err)
+	}
+	if sec := gotConfig.Security; sec.RunAsUser != nil || sec.RunAsGroup != nil || sec.RunAsNonRoot || sec.Privileged {
+		t.Errorf("an empty SecurityConfig came through as %+v", sec)
 	}
 	if _, err := rt.RunPodSandbox(ctx(t), wantSandbox); err != nil {
 		t.Fatal(err)
@@ -315,3 +328,180 @@ func TestExecStreams(t *testing.T) {
 		t.Errorf("exec in a stopped container: got %v, want runtime.ErrContainerNotRunning", err)
 	}
 }
+
+// tcpPair returns both ends of a loopback TCP connection, closed when the
+// test ends.
+func tcpPair(t *testing.T) (client, server *net.TCPConn) {
+	t.Helper()
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan *net.TCPConn, 1)
+	go func() {
+		c, err := ln.AcceptTCP()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	client, err = net.DialTCP("tcp", nil, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server = <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
+}
+
+// readTracker records whether anything read from it.
+type readTracker struct {
+	read atomic.Bool
+}
+
+func (r *readTracker) Read([]byte) (int, error)    { r.read.Store(true); return 0, io.EOF }
+func (r *readTracker) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestPortForward(t *testing.T) {
+	got := make(chan []byte, 1)
+	var gotPort int
+	rt := connect(t, &fake.Runtime{PortForwardFunc: func(ctx context.Context, sb string, port int, stream io.ReadWriter) error {
+		gotPort = port
+		switch sb {
+		case "refused":
+			return fmt.Errorf("port %d of sandbox %q: connection refused: %w", port, sb, runtime.ErrPortForward)
+		case "echo": // reads to the caller's EOF, answers, ends
+			in, err := io.ReadAll(stream)
+			if err != nil {
+				return err
+			}
+			_, err = stream.Write(bytes.ToUpper(in))
+			return err
+		case "greet": // speaks first and half-closes, then listens
+			if _, err := io.WriteString(stream, "hello\n"); err != nil {
+				return err
+			}
+			if err := stream.(runtime.CloseWriter).CloseWrite(); err != nil {
+				return err
+			}
+			in, err := io.ReadAll(stream)
+			got <- in
+			return err
+		case "hang":
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return fmt.Errorf("sandbox %q: %w", sb, base.ErrNotFound)
+	}})
+
+	forward := func(sb string, stream io.ReadWriter) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			err := rt.PortForward(ctx(t), sb, 8080, stream)
+			if c, ok := stream.(net.Conn); ok {
+				c.Close() // as a real caller does when the forward ends
+			}
+			done <- err
+		}()
+		return done
+	}
+	wait := func(done <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("PortForward did not return")
+			return nil
+		}
+	}
+
+	t.Run("Echo", func(t *testing.T) {
+		client, server := tcpPair(t)
+		done := forward("echo", server)
+		payload := bytes.Repeat([]byte("abcdefgh"), 40000) // several chunks
+		go func() {
+			client.Write(payload)
+			client.CloseWrite()
+		}()
+		back, err := io.ReadAll(client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(back, bytes.ToUpper(payload)) {
+			t.Errorf("got %d bytes back, want the %d bytes sent, upper-cased", len(back), len(payload))
+		}
+		if err := wait(done); err != nil {
+			t.Errorf("PortForward: %v", err)
+		}
+		if gotPort != 8080 {
+			t.Errorf("plugin got port %d, want 8080", gotPort)
+		}
+	})
+	t.Run("HalfCloseFromThePort", func(t *testing.T) {
+		client, server := tcpPair(t)
+		done := forward("greet", server)
+		// The port's CloseWrite reaches the caller as EOF while the forward
+		// still runs.
+		hello, err := io.ReadAll(client)
+		if err != nil || string(hello) != "hello\n" {
+			t.Fatalf("read %q, %v; want the greeting, then EOF", hello, err)
+		}
+		client.Write([]byte("still listening?"))
+		client.CloseWrite()
+		select {
+		case in := <-got:
+			if string(in) != "still listening?" {
+				t.Errorf("the port's side read %q after its half-close", in)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the port's side never saw the caller's EOF")
+		}
+		if err := wait(done); err != nil {
+			t.Errorf("PortForward: %v", err)
+		}
+	})
+	t.Run("Refused", func(t *testing.T) {
+		tr := &readTracker{}
+		err := wait(forward("refused", tr))
+		if !errors.Is(err, runtime.ErrPortForward) || !strings.Contains(err.Error(), "connection refused") {
+			t.Errorf("got %v, want runtime.ErrPortForward with the plugin's message", err)
+		}
+		if tr.read.Load() {
+			t.Error("the caller's stream was read although the port was refused")
+		}
+		if err := wait(forward("unknown", tr)); !errors.Is(err, base.ErrNotFound) {
+			t.Errorf("unknown sandbox: got %v, want base.ErrNotFound", err)
+		}
+	})
+	t.Run("ContextEnds", func(t *testing.T) {
+		pr, pw := io.Pipe()
+		defer pw.Close()
+		c, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			done <- rt.PortForward(c, "hang", 80, struct {
+				io.Reader
+				io.Writer
+			}{pr, io.Discard})
+		}()
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+		if err := wait(done); !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+	})
+	t.Run("Unsupported", func(t *testing.T) {
+		old := connect(t, &fake.Runtime{})
+		if err := old.PortForward(ctx(t), "sb", 80, &readTracker{}); !errors.Is(err, base.ErrUnsupported) {
+			t.Errorf("got %v, want base.ErrUnsupported", err)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

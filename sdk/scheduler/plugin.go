@@ -27,7 +27,7 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.Impl == nil {
 		return errors.New("scheduler plugin: GRPCPlugin.Impl is nil")
 	}
-	base.RegisterPluginServer(s, versioned{Plugin: p.Impl})
+	base.RegisterPluginServer(s, p.Impl, base.KindScheduler, APIVersion)
 	schedulerpb.RegisterSchedulerServer(s, &server{impl: p.Impl})
 	return nil
 }
@@ -47,22 +47,4 @@ func Serve(impl Scheduler) {
 // scheduler plugin: every API version this SDK speaks.
 func ClientVersions() map[int]plugin.Plugin {
 	return map[int]plugin.Plugin{APIVersion: &GRPCPlugin{}}
-}
-
-// versioned reports the API version this GRPCPlugin serves and the kind in
-// Info, which the implementation cannot know on its own.
-type versioned struct {
-	base.Plugin
-}
-
-func (v versioned) Info(ctx context.Context) (base.Info, error) {
-	info, err := v.Plugin.Info(ctx)
-	if err != nil {
-		return info, err
-	}
-	if info.Kind == "" {
-		info.Kind = base.KindScheduler
-	}
-	info.APIVersion = APIVersion
-	return info, nil
 }

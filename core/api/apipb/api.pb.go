@@ -690,6 +690,666 @@ func (x *LogsRequest) GetTimestamps() bool {
 	return false
 }
 
+// TermSize is a terminal's size in character cells.
+type TermSize struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Width         uint32                 `protobuf:"varint,1,opt,name=width,proto3" json:"width,omitempty"`
+	Height        uint32                 `protobuf:"varint,2,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TermSize) Reset() {
+	*x = TermSize{}
+	mi := &file_api_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TermSize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TermSize) ProtoMessage() {}
+
+func (x *TermSize) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TermSize.ProtoReflect.Descriptor instead.
+func (*TermSize) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *TermSize) GetWidth() uint32 {
+	if x != nil {
+		return x.Width
+	}
+	return 0
+}
+
+func (x *TermSize) GetHeight() uint32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+// ExecStart is the first message of an Exec call: which command to run
+// where, and how.
+type ExecStart struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pod       string                 `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	// "" picks the kubectl.kubernetes.io/default-container annotation, else
+	// the pod's first container.
+	Container string   `protobuf:"bytes,3,opt,name=container,proto3" json:"container,omitempty"`
+	Command   []string `protobuf:"bytes,4,rep,name=command,proto3" json:"command,omitempty"`
+	Tty       bool     `protobuf:"varint,5,opt,name=tty,proto3" json:"tty,omitempty"`
+	// Whether the caller sends stdin; without it the command's stdin is empty.
+	Stdin bool `protobuf:"varint,6,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	// The terminal's size at the start (tty only), so the command starts
+	// with it instead of racing a resize.
+	InitialSize   *TermSize `protobuf:"bytes,7,opt,name=initial_size,json=initialSize,proto3" json:"initial_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecStart) Reset() {
+	*x = ExecStart{}
+	mi := &file_api_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecStart) ProtoMessage() {}
+
+func (x *ExecStart) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
+func (*ExecStart) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ExecStart) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *ExecStart) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *ExecStart) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *ExecStart) GetCommand() []string {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+func (x *ExecStart) GetTty() bool {
+	if x != nil {
+		return x.Tty
+	}
+	return false
+}
+
+func (x *ExecStart) GetStdin() bool {
+	if x != nil {
+		return x.Stdin
+	}
+	return false
+}
+
+func (x *ExecStart) GetInitialSize() *TermSize {
+	if x != nil {
+		return x.InitialSize
+	}
+	return nil
+}
+
+// ExecRequest flows from the caller: exactly one start first, then any
+// number of stdin chunks and resizes, then (with stdin) one stdin_close.
+// Closing the send side also closes stdin.
+type ExecRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*ExecRequest_Start
+	//	*ExecRequest_Stdin
+	//	*ExecRequest_StdinClose
+	//	*ExecRequest_Resize
+	Msg           isExecRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecRequest) Reset() {
+	*x = ExecRequest{}
+	mi := &file_api_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecRequest) ProtoMessage() {}
+
+func (x *ExecRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
+func (*ExecRequest) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ExecRequest) GetMsg() isExecRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *ExecRequest) GetStart() *ExecStart {
+	if x != nil {
+		if x, ok := x.Msg.(*ExecRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *ExecRequest) GetStdin() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*ExecRequest_Stdin); ok {
+			return x.Stdin
+		}
+	}
+	return nil
+}
+
+func (x *ExecRequest) GetStdinClose() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*ExecRequest_StdinClose); ok {
+			return x.StdinClose
+		}
+	}
+	return false
+}
+
+func (x *ExecRequest) GetResize() *TermSize {
+	if x != nil {
+		if x, ok := x.Msg.(*ExecRequest_Resize); ok {
+			return x.Resize
+		}
+	}
+	return nil
+}
+
+type isExecRequest_Msg interface {
+	isExecRequest_Msg()
+}
+
+type ExecRequest_Start struct {
+	Start *ExecStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type ExecRequest_Stdin struct {
+	Stdin []byte `protobuf:"bytes,2,opt,name=stdin,proto3,oneof"`
+}
+
+type ExecRequest_StdinClose struct {
+	StdinClose bool `protobuf:"varint,3,opt,name=stdin_close,json=stdinClose,proto3,oneof"`
+}
+
+type ExecRequest_Resize struct {
+	Resize *TermSize `protobuf:"bytes,4,opt,name=resize,proto3,oneof"`
+}
+
+func (*ExecRequest_Start) isExecRequest_Msg() {}
+
+func (*ExecRequest_Stdin) isExecRequest_Msg() {}
+
+func (*ExecRequest_StdinClose) isExecRequest_Msg() {}
+
+func (*ExecRequest_Resize) isExecRequest_Msg() {}
+
+// ExecExit is the last message of an Exec call.
+type ExecExit struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	ExitCode int32                  `protobuf:"varint,1,opt,name=exit_code,json=exitCode,proto3" json:"exit_code,omitempty"`
+	// Why the command could not start (the container runtime's own message,
+	// e.g. "OCI runtime exec failed: exec failed: ... executable file not
+	// found in $PATH: unknown"); exit_code is then 126, as kubectl shows it.
+	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecExit) Reset() {
+	*x = ExecExit{}
+	mi := &file_api_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecExit) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecExit) ProtoMessage() {}
+
+func (x *ExecExit) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
+func (*ExecExit) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ExecExit) GetExitCode() int32 {
+	if x != nil {
+		return x.ExitCode
+	}
+	return 0
+}
+
+func (x *ExecExit) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// ExecResponse flows to the caller: output chunks (stdout only with a tty),
+// then one exit. A failure to reach the container (pod or container not
+// found, not running) ends the call with an error status instead.
+type ExecResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*ExecResponse_Stdout
+	//	*ExecResponse_Stderr
+	//	*ExecResponse_Exit
+	Msg           isExecResponse_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecResponse) Reset() {
+	*x = ExecResponse{}
+	mi := &file_api_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecResponse) ProtoMessage() {}
+
+func (x *ExecResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
+func (*ExecResponse) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ExecResponse) GetMsg() isExecResponse_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *ExecResponse) GetStdout() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*ExecResponse_Stdout); ok {
+			return x.Stdout
+		}
+	}
+	return nil
+}
+
+func (x *ExecResponse) GetStderr() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*ExecResponse_Stderr); ok {
+			return x.Stderr
+		}
+	}
+	return nil
+}
+
+func (x *ExecResponse) GetExit() *ExecExit {
+	if x != nil {
+		if x, ok := x.Msg.(*ExecResponse_Exit); ok {
+			return x.Exit
+		}
+	}
+	return nil
+}
+
+type isExecResponse_Msg interface {
+	isExecResponse_Msg()
+}
+
+type ExecResponse_Stdout struct {
+	Stdout []byte `protobuf:"bytes,1,opt,name=stdout,proto3,oneof"`
+}
+
+type ExecResponse_Stderr struct {
+	Stderr []byte `protobuf:"bytes,2,opt,name=stderr,proto3,oneof"`
+}
+
+type ExecResponse_Exit struct {
+	Exit *ExecExit `protobuf:"bytes,3,opt,name=exit,proto3,oneof"`
+}
+
+func (*ExecResponse_Stdout) isExecResponse_Msg() {}
+
+func (*ExecResponse_Stderr) isExecResponse_Msg() {}
+
+func (*ExecResponse_Exit) isExecResponse_Msg() {}
+
+// PortForwardStart is the first message of a PortForward call: one TCP
+// connection to port on the pod's localhost (inside its network namespace).
+type PortForwardStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Pod           string                 `protobuf:"bytes,2,opt,name=pod,proto3" json:"pod,omitempty"`
+	Port          int32                  `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardStart) Reset() {
+	*x = PortForwardStart{}
+	mi := &file_api_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardStart) ProtoMessage() {}
+
+func (x *PortForwardStart) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardStart.ProtoReflect.Descriptor instead.
+func (*PortForwardStart) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *PortForwardStart) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *PortForwardStart) GetPod() string {
+	if x != nil {
+		return x.Pod
+	}
+	return ""
+}
+
+func (x *PortForwardStart) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+// PortForwardRequest flows from the caller: one start, then the bytes to
+// send, in order. Closing the send side half-closes the connection (the
+// pod's end reads EOF) while the answer still flows back.
+type PortForwardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PortForwardRequest_Start
+	//	*PortForwardRequest_Data
+	Msg           isPortForwardRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardRequest) Reset() {
+	*x = PortForwardRequest{}
+	mi := &file_api_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardRequest) ProtoMessage() {}
+
+func (x *PortForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardRequest.ProtoReflect.Descriptor instead.
+func (*PortForwardRequest) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *PortForwardRequest) GetMsg() isPortForwardRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PortForwardRequest) GetStart() *PortForwardStart {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *PortForwardRequest) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardRequest_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+type isPortForwardRequest_Msg interface {
+	isPortForwardRequest_Msg()
+}
+
+type PortForwardRequest_Start struct {
+	Start *PortForwardStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type PortForwardRequest_Data struct {
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+func (*PortForwardRequest_Start) isPortForwardRequest_Msg() {}
+
+func (*PortForwardRequest_Data) isPortForwardRequest_Msg() {}
+
+// PortForwardResponse flows to the caller: the bytes the pod's end sends,
+// in order, and at most one close_write when it has stopped sending (its
+// half-close; the caller may still send). The call ends when the
+// connection has ended both ways: OK, or an error status when the port
+// could not be reached or a side failed.
+type PortForwardResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PortForwardResponse_Data
+	//	*PortForwardResponse_CloseWrite
+	Msg           isPortForwardResponse_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardResponse) Reset() {
+	*x = PortForwardResponse{}
+	mi := &file_api_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardResponse) ProtoMessage() {}
+
+func (x *PortForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardResponse.ProtoReflect.Descriptor instead.
+func (*PortForwardResponse) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *PortForwardResponse) GetMsg() isPortForwardResponse_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PortForwardResponse) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardResponse_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *PortForwardResponse) GetCloseWrite() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardResponse_CloseWrite); ok {
+			return x.CloseWrite
+		}
+	}
+	return false
+}
+
+type isPortForwardResponse_Msg interface {
+	isPortForwardResponse_Msg()
+}
+
+type PortForwardResponse_Data struct {
+	Data []byte `protobuf:"bytes,1,opt,name=data,proto3,oneof"`
+}
+
+type PortForwardResponse_CloseWrite struct {
+	CloseWrite bool `protobuf:"varint,2,opt,name=close_write,json=closeWrite,proto3,oneof"`
+}
+
+func (*PortForwardResponse_Data) isPortForwardResponse_Msg() {}
+
+func (*PortForwardResponse_CloseWrite) isPortForwardResponse_Msg() {}
+
 type Chunk struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
@@ -699,7 +1359,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_api_proto_msgTypes[10]
+	mi := &file_api_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +1371,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[10]
+	mi := &file_api_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +1384,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{10}
+	return file_api_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -745,7 +1405,7 @@ type ImageChunk struct {
 
 func (x *ImageChunk) Reset() {
 	*x = ImageChunk{}
-	mi := &file_api_proto_msgTypes[11]
+	mi := &file_api_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +1417,7 @@ func (x *ImageChunk) String() string {
 func (*ImageChunk) ProtoMessage() {}
 
 func (x *ImageChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[11]
+	mi := &file_api_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +1430,7 @@ func (x *ImageChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImageChunk.ProtoReflect.Descriptor instead.
 func (*ImageChunk) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{11}
+	return file_api_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ImageChunk) GetNode() string {
@@ -799,7 +1459,7 @@ type Image struct {
 
 func (x *Image) Reset() {
 	*x = Image{}
-	mi := &file_api_proto_msgTypes[12]
+	mi := &file_api_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1471,7 @@ func (x *Image) String() string {
 func (*Image) ProtoMessage() {}
 
 func (x *Image) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[12]
+	mi := &file_api_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1484,7 @@ func (x *Image) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Image.ProtoReflect.Descriptor instead.
 func (*Image) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{12}
+	return file_api_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Image) GetNode() string {
@@ -866,7 +1526,7 @@ type ImagesResponse struct {
 
 func (x *ImagesResponse) Reset() {
 	*x = ImagesResponse{}
-	mi := &file_api_proto_msgTypes[13]
+	mi := &file_api_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +1538,7 @@ func (x *ImagesResponse) String() string {
 func (*ImagesResponse) ProtoMessage() {}
 
 func (x *ImagesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[13]
+	mi := &file_api_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +1551,7 @@ func (x *ImagesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImagesResponse.ProtoReflect.Descriptor instead.
 func (*ImagesResponse) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{13}
+	return file_api_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ImagesResponse) GetImages() []*Image {
@@ -916,7 +1576,7 @@ type ListImagesRequest struct {
 
 func (x *ListImagesRequest) Reset() {
 	*x = ListImagesRequest{}
-	mi := &file_api_proto_msgTypes[14]
+	mi := &file_api_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1588,7 @@ func (x *ListImagesRequest) String() string {
 func (*ListImagesRequest) ProtoMessage() {}
 
 func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[14]
+	mi := &file_api_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1601,7 @@ func (x *ListImagesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImagesRequest.ProtoReflect.Descriptor instead.
 func (*ListImagesRequest) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{14}
+	return file_api_proto_rawDescGZIP(), []int{22}
 }
 
 type PluginStatus struct {
@@ -963,7 +1623,7 @@ type PluginStatus struct {
 
 func (x *PluginStatus) Reset() {
 	*x = PluginStatus{}
-	mi := &file_api_proto_msgTypes[15]
+	mi := &file_api_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -975,7 +1635,7 @@ func (x *PluginStatus) String() string {
 func (*PluginStatus) ProtoMessage() {}
 
 func (x *PluginStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[15]
+	mi := &file_api_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -988,7 +1648,7 @@ func (x *PluginStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginStatus.ProtoReflect.Descriptor instead.
 func (*PluginStatus) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{15}
+	return file_api_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *PluginStatus) GetNode() string {
@@ -1076,7 +1736,7 @@ type PluginsRequest struct {
 
 func (x *PluginsRequest) Reset() {
 	*x = PluginsRequest{}
-	mi := &file_api_proto_msgTypes[16]
+	mi := &file_api_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1748,7 @@ func (x *PluginsRequest) String() string {
 func (*PluginsRequest) ProtoMessage() {}
 
 func (x *PluginsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[16]
+	mi := &file_api_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1761,7 @@ func (x *PluginsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginsRequest.ProtoReflect.Descriptor instead.
 func (*PluginsRequest) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{16}
+	return file_api_proto_rawDescGZIP(), []int{24}
 }
 
 type PluginsResponse struct {
@@ -1113,7 +1773,7 @@ type PluginsResponse struct {
 
 func (x *PluginsResponse) Reset() {
 	*x = PluginsResponse{}
-	mi := &file_api_proto_msgTypes[17]
+	mi := &file_api_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1785,7 @@ func (x *PluginsResponse) String() string {
 func (*PluginsResponse) ProtoMessage() {}
 
 func (x *PluginsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[17]
+	mi := &file_api_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1798,7 @@ func (x *PluginsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PluginsResponse.ProtoReflect.Descriptor instead.
 func (*PluginsResponse) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{17}
+	return file_api_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PluginsResponse) GetPlugins() []*PluginStatus {
@@ -1158,7 +1818,7 @@ type ReportPluginsRequest struct {
 
 func (x *ReportPluginsRequest) Reset() {
 	*x = ReportPluginsRequest{}
-	mi := &file_api_proto_msgTypes[18]
+	mi := &file_api_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1170,7 +1830,7 @@ func (x *ReportPluginsRequest) String() string {
 func (*ReportPluginsRequest) ProtoMessage() {}
 
 func (x *ReportPluginsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[18]
+	mi := &file_api_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1183,7 +1843,7 @@ func (x *ReportPluginsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportPluginsRequest.ProtoReflect.Descriptor instead.
 func (*ReportPluginsRequest) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{18}
+	return file_api_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReportPluginsRequest) GetNode() string {
@@ -1208,7 +1868,7 @@ type ReportPluginsResponse struct {
 
 func (x *ReportPluginsResponse) Reset() {
 	*x = ReportPluginsResponse{}
-	mi := &file_api_proto_msgTypes[19]
+	mi := &file_api_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1880,7 @@ func (x *ReportPluginsResponse) String() string {
 func (*ReportPluginsResponse) ProtoMessage() {}
 
 func (x *ReportPluginsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[19]
+	mi := &file_api_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1893,7 @@ func (x *ReportPluginsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportPluginsResponse.ProtoReflect.Descriptor instead.
 func (*ReportPluginsResponse) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{19}
+	return file_api_proto_rawDescGZIP(), []int{27}
 }
 
 type VersionRequest struct {
@@ -1244,7 +1904,7 @@ type VersionRequest struct {
 
 func (x *VersionRequest) Reset() {
 	*x = VersionRequest{}
-	mi := &file_api_proto_msgTypes[20]
+	mi := &file_api_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1916,7 @@ func (x *VersionRequest) String() string {
 func (*VersionRequest) ProtoMessage() {}
 
 func (x *VersionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[20]
+	mi := &file_api_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1929,7 @@ func (x *VersionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionRequest.ProtoReflect.Descriptor instead.
 func (*VersionRequest) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{20}
+	return file_api_proto_rawDescGZIP(), []int{28}
 }
 
 type VersionResponse struct {
@@ -1283,7 +1943,7 @@ type VersionResponse struct {
 
 func (x *VersionResponse) Reset() {
 	*x = VersionResponse{}
-	mi := &file_api_proto_msgTypes[21]
+	mi := &file_api_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1295,7 +1955,7 @@ func (x *VersionResponse) String() string {
 func (*VersionResponse) ProtoMessage() {}
 
 func (x *VersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[21]
+	mi := &file_api_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1308,7 +1968,7 @@ func (x *VersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VersionResponse.ProtoReflect.Descriptor instead.
 func (*VersionResponse) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{21}
+	return file_api_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *VersionResponse) GetVersion() string {
@@ -1388,7 +2048,46 @@ const file_api_proto_rawDesc = "" +
 	"tail_lines\x18\x06 \x01(\x03R\ttailLines\x12\x1e\n" +
 	"\n" +
 	"timestamps\x18\a \x01(\bR\n" +
-	"timestamps\"\x1b\n" +
+	"timestamps\"8\n" +
+	"\bTermSize\x12\x14\n" +
+	"\x05width\x18\x01 \x01(\rR\x05width\x12\x16\n" +
+	"\x06height\x18\x02 \x01(\rR\x06height\"\xd6\x01\n" +
+	"\tExecStart\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x1c\n" +
+	"\tcontainer\x18\x03 \x01(\tR\tcontainer\x12\x18\n" +
+	"\acommand\x18\x04 \x03(\tR\acommand\x12\x10\n" +
+	"\x03tty\x18\x05 \x01(\bR\x03tty\x12\x14\n" +
+	"\x05stdin\x18\x06 \x01(\bR\x05stdin\x129\n" +
+	"\finitial_size\x18\a \x01(\v2\x16.skiff.api.v1.TermSizeR\vinitialSize\"\xb2\x01\n" +
+	"\vExecRequest\x12/\n" +
+	"\x05start\x18\x01 \x01(\v2\x17.skiff.api.v1.ExecStartH\x00R\x05start\x12\x16\n" +
+	"\x05stdin\x18\x02 \x01(\fH\x00R\x05stdin\x12!\n" +
+	"\vstdin_close\x18\x03 \x01(\bH\x00R\n" +
+	"stdinClose\x120\n" +
+	"\x06resize\x18\x04 \x01(\v2\x16.skiff.api.v1.TermSizeH\x00R\x06resizeB\x05\n" +
+	"\x03msg\"=\n" +
+	"\bExecExit\x12\x1b\n" +
+	"\texit_code\x18\x01 \x01(\x05R\bexitCode\x12\x14\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\"w\n" +
+	"\fExecResponse\x12\x18\n" +
+	"\x06stdout\x18\x01 \x01(\fH\x00R\x06stdout\x12\x18\n" +
+	"\x06stderr\x18\x02 \x01(\fH\x00R\x06stderr\x12,\n" +
+	"\x04exit\x18\x03 \x01(\v2\x16.skiff.api.v1.ExecExitH\x00R\x04exitB\x05\n" +
+	"\x03msg\"V\n" +
+	"\x10PortForwardStart\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x10\n" +
+	"\x03pod\x18\x02 \x01(\tR\x03pod\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\x05R\x04port\"i\n" +
+	"\x12PortForwardRequest\x126\n" +
+	"\x05start\x18\x01 \x01(\v2\x1e.skiff.api.v1.PortForwardStartH\x00R\x05start\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x05\n" +
+	"\x03msg\"U\n" +
+	"\x13PortForwardResponse\x12\x14\n" +
+	"\x04data\x18\x01 \x01(\fH\x00R\x04data\x12!\n" +
+	"\vclose_write\x18\x02 \x01(\bH\x00R\n" +
+	"closeWriteB\x05\n" +
+	"\x03msg\"\x1b\n" +
 	"\x05Chunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\"4\n" +
 	"\n" +
@@ -1432,7 +2131,7 @@ const file_api_proto_rawDesc = "" +
 	"\n" +
 	"git_commit\x18\x02 \x01(\tR\tgitCommit\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\x03 \x01(\tR\tgoVersion2\xae\x06\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion2\xc9\a\n" +
 	"\x05Skiff\x12;\n" +
 	"\x06Create\x12\x1b.skiff.api.v1.CreateRequest\x1a\x14.skiff.api.v1.Object\x125\n" +
 	"\x03Get\x12\x18.skiff.api.v1.GetRequest\x1a\x14.skiff.api.v1.Object\x12=\n" +
@@ -1440,16 +2139,20 @@ const file_api_proto_rawDesc = "" +
 	"\x06Update\x12\x1b.skiff.api.v1.UpdateRequest\x1a\x14.skiff.api.v1.Object\x12;\n" +
 	"\x06Delete\x12\x1b.skiff.api.v1.DeleteRequest\x1a\x14.skiff.api.v1.Object\x12?\n" +
 	"\x05Watch\x12\x1a.skiff.api.v1.WatchRequest\x1a\x18.skiff.api.v1.WatchEvent0\x01\x128\n" +
-	"\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12F\n" +
+	"\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12A\n" +
+	"\x04Exec\x12\x19.skiff.api.v1.ExecRequest\x1a\x1a.skiff.api.v1.ExecResponse(\x010\x01\x12V\n" +
+	"\vPortForward\x12 .skiff.api.v1.PortForwardRequest\x1a!.skiff.api.v1.PortForwardResponse(\x010\x01\x12F\n" +
 	"\n" +
 	"LoadImages\x12\x18.skiff.api.v1.ImageChunk\x1a\x1c.skiff.api.v1.ImagesResponse(\x01\x12K\n" +
 	"\n" +
 	"ListImages\x12\x1f.skiff.api.v1.ListImagesRequest\x1a\x1c.skiff.api.v1.ImagesResponse\x12F\n" +
 	"\aPlugins\x12\x1c.skiff.api.v1.PluginsRequest\x1a\x1d.skiff.api.v1.PluginsResponse\x12X\n" +
 	"\rReportPlugins\x12\".skiff.api.v1.ReportPluginsRequest\x1a#.skiff.api.v1.ReportPluginsResponse\x12F\n" +
-	"\aVersion\x12\x1c.skiff.api.v1.VersionRequest\x1a\x1d.skiff.api.v1.VersionResponse2\xda\x01\n" +
+	"\aVersion\x12\x1c.skiff.api.v1.VersionRequest\x1a\x1d.skiff.api.v1.VersionResponse2\xf5\x02\n" +
 	"\tNodeAgent\x128\n" +
-	"\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12F\n" +
+	"\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12A\n" +
+	"\x04Exec\x12\x19.skiff.api.v1.ExecRequest\x1a\x1a.skiff.api.v1.ExecResponse(\x010\x01\x12V\n" +
+	"\vPortForward\x12 .skiff.api.v1.PortForwardRequest\x1a!.skiff.api.v1.PortForwardResponse(\x010\x01\x12F\n" +
 	"\n" +
 	"LoadImages\x12\x18.skiff.api.v1.ImageChunk\x1a\x1c.skiff.api.v1.ImagesResponse(\x01\x12K\n" +
 	"\n" +
@@ -1467,7 +2170,7 @@ func file_api_proto_rawDescGZIP() []byte {
 	return file_api_proto_rawDescData
 }
 
-var file_api_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_api_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_api_proto_goTypes = []any{
 	(*Object)(nil),                // 0: skiff.api.v1.Object
 	(*CreateRequest)(nil),         // 1: skiff.api.v1.CreateRequest
@@ -1479,60 +2182,81 @@ var file_api_proto_goTypes = []any{
 	(*WatchRequest)(nil),          // 7: skiff.api.v1.WatchRequest
 	(*WatchEvent)(nil),            // 8: skiff.api.v1.WatchEvent
 	(*LogsRequest)(nil),           // 9: skiff.api.v1.LogsRequest
-	(*Chunk)(nil),                 // 10: skiff.api.v1.Chunk
-	(*ImageChunk)(nil),            // 11: skiff.api.v1.ImageChunk
-	(*Image)(nil),                 // 12: skiff.api.v1.Image
-	(*ImagesResponse)(nil),        // 13: skiff.api.v1.ImagesResponse
-	(*ListImagesRequest)(nil),     // 14: skiff.api.v1.ListImagesRequest
-	(*PluginStatus)(nil),          // 15: skiff.api.v1.PluginStatus
-	(*PluginsRequest)(nil),        // 16: skiff.api.v1.PluginsRequest
-	(*PluginsResponse)(nil),       // 17: skiff.api.v1.PluginsResponse
-	(*ReportPluginsRequest)(nil),  // 18: skiff.api.v1.ReportPluginsRequest
-	(*ReportPluginsResponse)(nil), // 19: skiff.api.v1.ReportPluginsResponse
-	(*VersionRequest)(nil),        // 20: skiff.api.v1.VersionRequest
-	(*VersionResponse)(nil),       // 21: skiff.api.v1.VersionResponse
+	(*TermSize)(nil),              // 10: skiff.api.v1.TermSize
+	(*ExecStart)(nil),             // 11: skiff.api.v1.ExecStart
+	(*ExecRequest)(nil),           // 12: skiff.api.v1.ExecRequest
+	(*ExecExit)(nil),              // 13: skiff.api.v1.ExecExit
+	(*ExecResponse)(nil),          // 14: skiff.api.v1.ExecResponse
+	(*PortForwardStart)(nil),      // 15: skiff.api.v1.PortForwardStart
+	(*PortForwardRequest)(nil),    // 16: skiff.api.v1.PortForwardRequest
+	(*PortForwardResponse)(nil),   // 17: skiff.api.v1.PortForwardResponse
+	(*Chunk)(nil),                 // 18: skiff.api.v1.Chunk
+	(*ImageChunk)(nil),            // 19: skiff.api.v1.ImageChunk
+	(*Image)(nil),                 // 20: skiff.api.v1.Image
+	(*ImagesResponse)(nil),        // 21: skiff.api.v1.ImagesResponse
+	(*ListImagesRequest)(nil),     // 22: skiff.api.v1.ListImagesRequest
+	(*PluginStatus)(nil),          // 23: skiff.api.v1.PluginStatus
+	(*PluginsRequest)(nil),        // 24: skiff.api.v1.PluginsRequest
+	(*PluginsResponse)(nil),       // 25: skiff.api.v1.PluginsResponse
+	(*ReportPluginsRequest)(nil),  // 26: skiff.api.v1.ReportPluginsRequest
+	(*ReportPluginsResponse)(nil), // 27: skiff.api.v1.ReportPluginsResponse
+	(*VersionRequest)(nil),        // 28: skiff.api.v1.VersionRequest
+	(*VersionResponse)(nil),       // 29: skiff.api.v1.VersionResponse
 }
 var file_api_proto_depIdxs = []int32{
 	0,  // 0: skiff.api.v1.ListResponse.items:type_name -> skiff.api.v1.Object
 	0,  // 1: skiff.api.v1.WatchEvent.object:type_name -> skiff.api.v1.Object
-	12, // 2: skiff.api.v1.ImagesResponse.images:type_name -> skiff.api.v1.Image
-	15, // 3: skiff.api.v1.PluginsResponse.plugins:type_name -> skiff.api.v1.PluginStatus
-	15, // 4: skiff.api.v1.ReportPluginsRequest.plugins:type_name -> skiff.api.v1.PluginStatus
-	1,  // 5: skiff.api.v1.Skiff.Create:input_type -> skiff.api.v1.CreateRequest
-	2,  // 6: skiff.api.v1.Skiff.Get:input_type -> skiff.api.v1.GetRequest
-	3,  // 7: skiff.api.v1.Skiff.List:input_type -> skiff.api.v1.ListRequest
-	5,  // 8: skiff.api.v1.Skiff.Update:input_type -> skiff.api.v1.UpdateRequest
-	6,  // 9: skiff.api.v1.Skiff.Delete:input_type -> skiff.api.v1.DeleteRequest
-	7,  // 10: skiff.api.v1.Skiff.Watch:input_type -> skiff.api.v1.WatchRequest
-	9,  // 11: skiff.api.v1.Skiff.Logs:input_type -> skiff.api.v1.LogsRequest
-	11, // 12: skiff.api.v1.Skiff.LoadImages:input_type -> skiff.api.v1.ImageChunk
-	14, // 13: skiff.api.v1.Skiff.ListImages:input_type -> skiff.api.v1.ListImagesRequest
-	16, // 14: skiff.api.v1.Skiff.Plugins:input_type -> skiff.api.v1.PluginsRequest
-	18, // 15: skiff.api.v1.Skiff.ReportPlugins:input_type -> skiff.api.v1.ReportPluginsRequest
-	20, // 16: skiff.api.v1.Skiff.Version:input_type -> skiff.api.v1.VersionRequest
-	9,  // 17: skiff.api.v1.NodeAgent.Logs:input_type -> skiff.api.v1.LogsRequest
-	11, // 18: skiff.api.v1.NodeAgent.LoadImages:input_type -> skiff.api.v1.ImageChunk
-	14, // 19: skiff.api.v1.NodeAgent.ListImages:input_type -> skiff.api.v1.ListImagesRequest
-	0,  // 20: skiff.api.v1.Skiff.Create:output_type -> skiff.api.v1.Object
-	0,  // 21: skiff.api.v1.Skiff.Get:output_type -> skiff.api.v1.Object
-	4,  // 22: skiff.api.v1.Skiff.List:output_type -> skiff.api.v1.ListResponse
-	0,  // 23: skiff.api.v1.Skiff.Update:output_type -> skiff.api.v1.Object
-	0,  // 24: skiff.api.v1.Skiff.Delete:output_type -> skiff.api.v1.Object
-	8,  // 25: skiff.api.v1.Skiff.Watch:output_type -> skiff.api.v1.WatchEvent
-	10, // 26: skiff.api.v1.Skiff.Logs:output_type -> skiff.api.v1.Chunk
-	13, // 27: skiff.api.v1.Skiff.LoadImages:output_type -> skiff.api.v1.ImagesResponse
-	13, // 28: skiff.api.v1.Skiff.ListImages:output_type -> skiff.api.v1.ImagesResponse
-	17, // 29: skiff.api.v1.Skiff.Plugins:output_type -> skiff.api.v1.PluginsResponse
-	19, // 30: skiff.api.v1.Skiff.ReportPlugins:output_type -> skiff.api.v1.ReportPluginsResponse
-	21, // 31: skiff.api.v1.Skiff.Version:output_type -> skiff.api.v1.VersionResponse
-	10, // 32: skiff.api.v1.NodeAgent.Logs:output_type -> skiff.api.v1.Chunk
-	13, // 33: skiff.api.v1.NodeAgent.LoadImages:output_type -> skiff.api.v1.ImagesResponse
-	13, // 34: skiff.api.v1.NodeAgent.ListImages:output_type -> skiff.api.v1.ImagesResponse
-	20, // [20:35] is the sub-list for method output_type
-	5,  // [5:20] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	10, // 2: skiff.api.v1.ExecStart.initial_size:type_name -> skiff.api.v1.TermSize
+	11, // 3: skiff.api.v1.ExecRequest.start:type_name -> skiff.api.v1.ExecStart
+	10, // 4: skiff.api.v1.ExecRequest.resize:type_name -> skiff.api.v1.TermSize
+	13, // 5: skiff.api.v1.ExecResponse.exit:type_name -> skiff.api.v1.ExecExit
+	15, // 6: skiff.api.v1.PortForwardRequest.start:type_name -> skiff.api.v1.PortForwardStart
+	20, // 7: skiff.api.v1.ImagesResponse.images:type_name -> skiff.api.v1.Image
+	23, // 8: skiff.api.v1.PluginsResponse.plugins:type_name -> skiff.api.v1.PluginStatus
+	23, // 9: skiff.api.v1.ReportPluginsRequest.plugins:type_name -> skiff.api.v1.PluginStatus
+	1,  // 10: skiff.api.v1.Skiff.Create:input_type -> skiff.api.v1.CreateRequest
+	2,  // 11: skiff.api.v1.Skiff.Get:input_type -> skiff.api.v1.GetRequest
+	3,  // 12: skiff.api.v1.Skiff.List:input_type -> skiff.api.v1.ListRequest
+	5,  // 13: skiff.api.v1.Skiff.Update:input_type -> skiff.api.v1.UpdateRequest
+	6,  // 14: skiff.api.v1.Skiff.Delete:input_type -> skiff.api.v1.DeleteRequest
+	7,  // 15: skiff.api.v1.Skiff.Watch:input_type -> skiff.api.v1.WatchRequest
+	9,  // 16: skiff.api.v1.Skiff.Logs:input_type -> skiff.api.v1.LogsRequest
+	12, // 17: skiff.api.v1.Skiff.Exec:input_type -> skiff.api.v1.ExecRequest
+	16, // 18: skiff.api.v1.Skiff.PortForward:input_type -> skiff.api.v1.PortForwardRequest
+	19, // 19: skiff.api.v1.Skiff.LoadImages:input_type -> skiff.api.v1.ImageChunk
+	22, // 20: skiff.api.v1.Skiff.ListImages:input_type -> skiff.api.v1.ListImagesRequest
+	24, // 21: skiff.api.v1.Skiff.Plugins:input_type -> skiff.api.v1.PluginsRequest
+	26, // 22: skiff.api.v1.Skiff.ReportPlugins:input_type -> skiff.api.v1.ReportPluginsRequest
+	28, // 23: skiff.api.v1.Skiff.Version:input_type -> skiff.api.v1.VersionRequest
+	9,  // 24: skiff.api.v1.NodeAgent.Logs:input_type -> skiff.api.v1.LogsRequest
+	12, // 25: skiff.api.v1.NodeAgent.Exec:input_type -> skiff.api.v1.ExecRequest
+	16, // 26: skiff.api.v1.NodeAgent.PortForward:input_type -> skiff.api.v1.PortForwardRequest
+	19, // 27: skiff.api.v1.NodeAgent.LoadImages:input_type -> skiff.api.v1.ImageChunk
+	22, // 28: skiff.api.v1.NodeAgent.ListImages:input_type -> skiff.api.v1.ListImagesRequest
+	0,  // 29: skiff.api.v1.Skiff.Create:output_type -> skiff.api.v1.Object
+	0,  // 30: skiff.api.v1.Skiff.Get:output_type -> skiff.api.v1.Object
+	4,  // 31: skiff.api.v1.Skiff.List:output_type -> skiff.api.v1.ListResponse
+	0,  // 32: skiff.api.v1.Skiff.Update:output_type -> skiff.api.v1.Object
+	0,  // 33: skiff.api.v1.Skiff.Delete:output_type -> skiff.api.v1.Object
+	8,  // 34: skiff.api.v1.Skiff.Watch:output_type -> skiff.api.v1.WatchEvent
+	18, // 35: skiff.api.v1.Skiff.Logs:output_type -> skiff.api.v1.Chunk
+	14, // 36: skiff.api.v1.Skiff.Exec:output_type -> skiff.api.v1.ExecResponse
+	17, // 37: skiff.api.v1.Skiff.PortForward:output_type -> skiff.api.v1.PortForwardResponse
+	21, // 38: skiff.api.v1.Skiff.LoadImages:output_type -> skiff.api.v1.ImagesResponse
+	21, // 39: skiff.api.v1.Skiff.ListImages:output_type -> skiff.api.v1.ImagesResponse
+	25, // 40: skiff.api.v1.Skiff.Plugins:output_type -> skiff.api.v1.PluginsResponse
+	27, // 41: skiff.api.v1.Skiff.ReportPlugins:output_type -> skiff.api.v1.ReportPluginsResponse
+	29, // 42: skiff.api.v1.Skiff.Version:output_type -> skiff.api.v1.VersionResponse
+	18, // 43: skiff.api.v1.NodeAgent.Logs:output_type -> skiff.api.v1.Chunk
+	14, // 44: skiff.api.v1.NodeAgent.Exec:output_type -> skiff.api.v1.ExecResponse
+	17, // 45: skiff.api.v1.NodeAgent.PortForward:output_type -> skiff.api.v1.PortForwardResponse
+	21, // 46: skiff.api.v1.NodeAgent.LoadImages:output_type -> skiff.api.v1.ImagesResponse
+	21, // 47: skiff.api.v1.NodeAgent.ListImages:output_type -> skiff.api.v1.ImagesResponse
+	29, // [29:48] is the sub-list for method output_type
+	10, // [10:29] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_api_proto_init() }
@@ -1540,13 +2264,32 @@ func file_api_proto_init() {
 	if File_api_proto != nil {
 		return
 	}
+	file_api_proto_msgTypes[12].OneofWrappers = []any{
+		(*ExecRequest_Start)(nil),
+		(*ExecRequest_Stdin)(nil),
+		(*ExecRequest_StdinClose)(nil),
+		(*ExecRequest_Resize)(nil),
+	}
+	file_api_proto_msgTypes[14].OneofWrappers = []any{
+		(*ExecResponse_Stdout)(nil),
+		(*ExecResponse_Stderr)(nil),
+		(*ExecResponse_Exit)(nil),
+	}
+	file_api_proto_msgTypes[16].OneofWrappers = []any{
+		(*PortForwardRequest_Start)(nil),
+		(*PortForwardRequest_Data)(nil),
+	}
+	file_api_proto_msgTypes[17].OneofWrappers = []any{
+		(*PortForwardResponse_Data)(nil),
+		(*PortForwardResponse_CloseWrite)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_proto_rawDesc), len(file_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -30,6 +30,8 @@ const (
 	Skiff_Delete_FullMethodName        = "/skiff.api.v1.Skiff/Delete"
 	Skiff_Watch_FullMethodName         = "/skiff.api.v1.Skiff/Watch"
 	Skiff_Logs_FullMethodName          = "/skiff.api.v1.Skiff/Logs"
+	Skiff_Exec_FullMethodName          = "/skiff.api.v1.Skiff/Exec"
+	Skiff_PortForward_FullMethodName   = "/skiff.api.v1.Skiff/PortForward"
 	Skiff_LoadImages_FullMethodName    = "/skiff.api.v1.Skiff/LoadImages"
 	Skiff_ListImages_FullMethodName    = "/skiff.api.v1.Skiff/ListImages"
 	Skiff_Plugins_FullMethodName       = "/skiff.api.v1.Skiff/Plugins"
@@ -48,6 +50,8 @@ type SkiffClient interface {
 	Delete(ctx context.Context, in *DeleteRequest, opts ...grpc.CallOption) (*Object, error)
 	Watch(ctx context.Context, in *WatchRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchEvent], error)
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
+	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecRequest, ExecResponse], error)
+	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse], error)
 	LoadImages(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageChunk, ImagesResponse], error)
 	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ImagesResponse, error)
 	Plugins(ctx context.Context, in *PluginsRequest, opts ...grpc.CallOption) (*PluginsResponse, error)
@@ -151,9 +155,35 @@ func (c *skiffClient) Logs(ctx context.Context, in *LogsRequest, opts ...grpc.Ca
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Skiff_LogsClient = grpc.ServerStreamingClient[Chunk]
 
+func (c *skiffClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecRequest, ExecResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Skiff_ServiceDesc.Streams[2], Skiff_Exec_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecRequest, ExecResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skiff_ExecClient = grpc.BidiStreamingClient[ExecRequest, ExecResponse]
+
+func (c *skiffClient) PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Skiff_ServiceDesc.Streams[3], Skiff_PortForward_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PortForwardRequest, PortForwardResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skiff_PortForwardClient = grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse]
+
 func (c *skiffClient) LoadImages(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageChunk, ImagesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Skiff_ServiceDesc.Streams[2], Skiff_LoadImages_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Skiff_ServiceDesc.Streams[4], Skiff_LoadImages_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +245,8 @@ type SkiffServer interface {
 	Delete(context.Context, *DeleteRequest) (*Object, error)
 	Watch(*WatchRequest, grpc.ServerStreamingServer[WatchEvent]) error
 	Logs(*LogsRequest, grpc.ServerStreamingServer[Chunk]) error
+	Exec(grpc.BidiStreamingServer[ExecRequest, ExecResponse]) error
+	PortForward(grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]) error
 	LoadImages(grpc.ClientStreamingServer[ImageChunk, ImagesResponse]) error
 	ListImages(context.Context, *ListImagesRequest) (*ImagesResponse, error)
 	Plugins(context.Context, *PluginsRequest) (*PluginsResponse, error)
@@ -250,6 +282,12 @@ func (UnimplementedSkiffServer) Watch(*WatchRequest, grpc.ServerStreamingServer[
 }
 func (UnimplementedSkiffServer) Logs(*LogsRequest, grpc.ServerStreamingServer[Chunk]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedSkiffServer) Exec(grpc.BidiStreamingServer[ExecRequest, ExecResponse]) error {
+	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedSkiffServer) PortForward(grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]) error {
+	return status.Error(codes.Unimplemented, "method PortForward not implemented")
 }
 func (UnimplementedSkiffServer) LoadImages(grpc.ClientStreamingServer[ImageChunk, ImagesResponse]) error {
 	return status.Error(codes.Unimplemented, "method LoadImages not implemented")
@@ -399,6 +437,20 @@ func _Skiff_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Skiff_LogsServer = grpc.ServerStreamingServer[Chunk]
 
+func _Skiff_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SkiffServer).Exec(&grpc.GenericServerStream[ExecRequest, ExecResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skiff_ExecServer = grpc.BidiStreamingServer[ExecRequest, ExecResponse]
+
+func _Skiff_PortForward_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(SkiffServer).PortForward(&grpc.GenericServerStream[PortForwardRequest, PortForwardResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skiff_PortForwardServer = grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]
+
 func _Skiff_LoadImages_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(SkiffServer).LoadImages(&grpc.GenericServerStream[ImageChunk, ImagesResponse]{ServerStream: stream})
 }
@@ -534,6 +586,18 @@ var Skiff_ServiceDesc = grpc.ServiceDesc{
 			ServerStreams: true,
 		},
 		{
+			StreamName:    "Exec",
+			Handler:       _Skiff_Exec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "PortForward",
+			Handler:       _Skiff_PortForward_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
 			StreamName:    "LoadImages",
 			Handler:       _Skiff_LoadImages_Handler,
 			ClientStreams: true,
@@ -543,9 +607,11 @@ var Skiff_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	NodeAgent_Logs_FullMethodName       = "/skiff.api.v1.NodeAgent/Logs"
-	NodeAgent_LoadImages_FullMethodName = "/skiff.api.v1.NodeAgent/LoadImages"
-	NodeAgent_ListImages_FullMethodName = "/skiff.api.v1.NodeAgent/ListImages"
+	NodeAgent_Logs_FullMethodName        = "/skiff.api.v1.NodeAgent/Logs"
+	NodeAgent_Exec_FullMethodName        = "/skiff.api.v1.NodeAgent/Exec"
+	NodeAgent_PortForward_FullMethodName = "/skiff.api.v1.NodeAgent/PortForward"
+	NodeAgent_LoadImages_FullMethodName  = "/skiff.api.v1.NodeAgent/LoadImages"
+	NodeAgent_ListImages_FullMethodName  = "/skiff.api.v1.NodeAgent/ListImages"
 )
 
 // NodeAgentClient is the client API for NodeAgent service.
@@ -553,9 +619,11 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // NodeAgent is served by every node agent; only the server calls it, to
-// relay the streaming verbs to the pod's node.
+// relay the streaming verbs (logs, exec, port-forward) to the pod's node.
 type NodeAgentClient interface {
 	Logs(ctx context.Context, in *LogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
+	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecRequest, ExecResponse], error)
+	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse], error)
 	LoadImages(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageChunk, ImagesResponse], error)
 	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ImagesResponse, error)
 }
@@ -587,9 +655,35 @@ func (c *nodeAgentClient) Logs(ctx context.Context, in *LogsRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeAgent_LogsClient = grpc.ServerStreamingClient[Chunk]
 
+func (c *nodeAgentClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecRequest, ExecResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeAgent_ServiceDesc.Streams[1], NodeAgent_Exec_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExecRequest, ExecResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAgent_ExecClient = grpc.BidiStreamingClient[ExecRequest, ExecResponse]
+
+func (c *nodeAgentClient) PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeAgent_ServiceDesc.Streams[2], NodeAgent_PortForward_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PortForwardRequest, PortForwardResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAgent_PortForwardClient = grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse]
+
 func (c *nodeAgentClient) LoadImages(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageChunk, ImagesResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &NodeAgent_ServiceDesc.Streams[1], NodeAgent_LoadImages_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &NodeAgent_ServiceDesc.Streams[3], NodeAgent_LoadImages_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -615,9 +709,11 @@ func (c *nodeAgentClient) ListImages(ctx context.Context, in *ListImagesRequest,
 // for forward compatibility.
 //
 // NodeAgent is served by every node agent; only the server calls it, to
-// relay the streaming verbs to the pod's node.
+// relay the streaming verbs (logs, exec, port-forward) to the pod's node.
 type NodeAgentServer interface {
 	Logs(*LogsRequest, grpc.ServerStreamingServer[Chunk]) error
+	Exec(grpc.BidiStreamingServer[ExecRequest, ExecResponse]) error
+	PortForward(grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]) error
 	LoadImages(grpc.ClientStreamingServer[ImageChunk, ImagesResponse]) error
 	ListImages(context.Context, *ListImagesRequest) (*ImagesResponse, error)
 	mustEmbedUnimplementedNodeAgentServer()
@@ -632,6 +728,12 @@ type UnimplementedNodeAgentServer struct{}
 
 func (UnimplementedNodeAgentServer) Logs(*LogsRequest, grpc.ServerStreamingServer[Chunk]) error {
 	return status.Error(codes.Unimplemented, "method Logs not implemented")
+}
+func (UnimplementedNodeAgentServer) Exec(grpc.BidiStreamingServer[ExecRequest, ExecResponse]) error {
+	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedNodeAgentServer) PortForward(grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]) error {
+	return status.Error(codes.Unimplemented, "method PortForward not implemented")
 }
 func (UnimplementedNodeAgentServer) LoadImages(grpc.ClientStreamingServer[ImageChunk, ImagesResponse]) error {
 	return status.Error(codes.Unimplemented, "method LoadImages not implemented")
@@ -670,6 +772,20 @@ func _NodeAgent_Logs_Handler(srv interface{}, stream grpc.ServerStream) error {
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type NodeAgent_LogsServer = grpc.ServerStreamingServer[Chunk]
+
+func _NodeAgent_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(NodeAgentServer).Exec(&grpc.GenericServerStream[ExecRequest, ExecResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAgent_ExecServer = grpc.BidiStreamingServer[ExecRequest, ExecResponse]
+
+func _NodeAgent_PortForward_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(NodeAgentServer).PortForward(&grpc.GenericServerStream[PortForwardRequest, PortForwardResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAgent_PortForwardServer = grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]
 
 func _NodeAgent_LoadImages_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(NodeAgentServer).LoadImages(&grpc.GenericServerStream[ImageChunk, ImagesResponse]{ServerStream: stream})
@@ -713,6 +829,18 @@ var NodeAgent_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Logs",
 			Handler:       _NodeAgent_Logs_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "Exec",
+			Handler:       _NodeAgent_Exec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "PortForward",
+			Handler:       _NodeAgent_PortForward_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "LoadImages",

@@ -64,7 +64,9 @@ func (o *DescribeOptions) Complete(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	for _, t := range o.targets {
-		if t.res.Name != api.Pods.Name && t.res.Name != api.Nodes.Name {
+		switch t.res.Name {
+		case api.Pods.Name, api.Nodes.Name, api.ConfigMaps.Name, api.Secrets.Name:
+		default:
 			return fmt.Errorf("no description has been implemented for %s", t.res.Kind)
 		}
 	}
@@ -185,6 +187,19 @@ func (o *DescribeOptions) describe(ctx context.Context, c *client.Client, res ap
 		}
 		evs := o.events(ctx, c, "", "Node", node.Name, string(node.UID))
 		return describe.Node(&node, pods, evs, o.f.Now()), nil
+	case api.ConfigMaps.Name:
+		var cm corev1.ConfigMap
+		if err := json.Unmarshal(raw, &cm); err != nil {
+			return "", fmt.Errorf("decode configmap: %w", err)
+		}
+		evs := o.events(ctx, c, cm.Namespace, "ConfigMap", cm.Name, string(cm.UID))
+		return describe.ConfigMap(&cm, evs, o.f.Now()), nil
+	case api.Secrets.Name:
+		var s corev1.Secret
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return "", fmt.Errorf("decode secret: %w", err)
+		}
+		return describe.Secret(&s), nil
 	}
 	return "", fmt.Errorf("no description has been implemented for %s", res.Kind)
 }

@@ -4,12 +4,19 @@ package cmd
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/daemon"
+	"github.com/skiffhq/skiff/core/embedetcd"
+	"github.com/skiffhq/skiff/core/store"
 	"github.com/skiffhq/skiff/core/version"
 )
 
@@ -21,7 +28,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDev(out), newServer(out), newAgent(), newVersion(out))
+	root.AddCommand(newDev(out), newServer(out), newAgent(), newVersion(out), newRotateEncryptionKey(out))
 	return root
 }
 
@@ -41,6 +48,8 @@ func agentFlags(cmd *cobra.Command, o *daemon.Options, backoff *time.Duration, i
 	f.StringVar(&o.ContainerdSocket, "containerd-socket", "/run/containerd/containerd.sock", "containerd to use; when nothing answers there, skiffd starts its own under the data dir")
 	f.DurationVar(backoff, "backoff-base", 10*time.Second, "first container restart / image pull back-off (Kubernetes: 10s); doubles up to 5m")
 	f.StringSliceVar(insecure, "insecure-registry", nil, "registry host:port pulled from over plain HTTP (repeatable)")
+	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "let pods run privileged containers on this node")
+	f.BoolVar(&o.AllowHostPath, "allow-host-path", false, "let pods mount hostPath volumes (directories and files of this node)")
 	f.StringVar(&o.PodBridge, "pod-bridge", "", "name of the node's pod bridge (default skiff0)")
 }
 
@@ -111,6 +120,69 @@ func newAgent() *cobra.Command {
 	cmd.Flags().StringVar(&o.Server, "server", "", "API server address (host:port)")
 	cmd.Flags().StringVar(&o.PKIDir, "pki-dir", "", "directory holding the cluster CA (ca.crt, ca.key) used to make this node's credentials")
 	return cmd
+}
+
+// newRotateEncryptionKey is `skiffd rotate-encryption-key`: a new key for
+// secrets at rest, every secret re-encrypted with it, the old keys dropped
+// (apiserver.RotateEncryptionKey). The server must be stopped: it holds the
+// key list in memory.
+func newRotateEncryptionKey(out io.Writer) *cobra.Command {
+	var dataDir, endpoints string
+	cmd := &cobra.Command{
+		Use:   "rotate-encryption-key",
+		Short: "Make a new encryption key for secrets at rest and re-encrypt every secret with it (run while skiffd is stopped)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			keyPath := filepath.Join(dataDir, "pki", apiserver.EncryptionKeysFile)
+			if _, err := apiserver.LoadEncryptionKeys(keyPath); err != nil {
+				return err
+			}
+			var cli *clientv3.Client
+			if endpoints != "" {
+				c, err := embedetcd.Connect(strings.Split(endpoints, ","))
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				cli = c
+			} else {
+				if err := embeddedEtcdIdle(dataDir); err != nil {
+					return err
+				}
+				e, err := embedetcd.Start(cmd.Context(), dataDir)
+				if err != nil {
+					return err
+				}
+				defer e.Close()
+				cli = e.Client
+			}
+			r, err := apiserver.RotateEncryptionKey(cmd.Context(), store.New(cli), keyPath)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(out, "new encryption key %s; %d secrets re-encrypted; dropped keys: %s\n", r.NewKey, r.Secrets, strings.Join(r.DroppedKeys, ", "))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data-dir", "/var/lib/skiff", "the server's data directory (its key file is DIR/pki/"+apiserver.EncryptionKeysFile+")")
+	cmd.Flags().StringVar(&endpoints, "etcd-endpoints", "", "comma-separated URLs of the external etcd cluster the server uses (stop every server first)")
+	return cmd
+}
+
+// embeddedEtcdIdle checks that the embedded etcd of dataDir exists and that
+// no running skiffd holds it (etcd's database is flock'ed while open;
+// opening it would block).
+func embeddedEtcdIdle(dataDir string) error {
+	db := filepath.Join(dataDir, "etcd", "member", "snap", "db")
+	f, err := os.OpenFile(db, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("no embedded etcd under %s: %w", dataDir, err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return fmt.Errorf("etcd's database %s is in use: stop skiffd before rotating the key (%w)", db, err)
+	}
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 }
 
 func newVersion(out io.Writer) *cobra.Command {

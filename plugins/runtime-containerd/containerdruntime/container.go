@@ -69,7 +69,19 @@ func (r *Runtime) createContainer(ctx context.Context, c *conn, sb sandboxInfo, 
 	if err != nil {
 		return "", err
 	}
-	opts, err := specOpts(img, imgSpec.Config, sb, cfg)
+	// From here on under the sandbox's lock, so that RemovePodSandbox does
+	// not run meanwhile: the sandbox still exists, and a container is not
+	// added to one being removed, nor namespaces made for it again.
+	unlock := r.locks.lock(sb.ID)
+	defer unlock()
+	if _, err := loadSandbox(ctx, c, sb.ID); err != nil {
+		return "", err
+	}
+	// Made again if a reboot unmounted them.
+	if err := ensureSandboxNamespaces(c.dataDir, sb); err != nil {
+		return "", err
+	}
+	opts, err := specOpts(img, imgSpec.Config, sandboxNamespaces(c.dataDir, sb), cfg)
 	if err != nil {
 		return "", err
 	}

@@ -3,13 +3,15 @@
 //
 // # Objects and state
 //
-// All state lives in containerd, so a restarted plugin finds everything
-// again (see the runtime contract). In the configured namespace:
+// All state lives in containerd (and, for sandboxes, in mounts under the data
+// dir), so a restarted plugin finds everything again (see the runtime
+// contract). In the configured namespace:
 //
 //   - a pod sandbox is a task-less containerd container with a minimal spec
-//     and no snapshot. Its ID is derived from the pod UID, which makes
-//     RunPodSandbox idempotent even when raced. Labels hold the pod's UID,
-//     namespace, name, hostname and network namespace path.
+//     and no snapshot, plus its namespace files (see below). Its ID is
+//     derived from the pod UID, which makes RunPodSandbox idempotent even
+//     when raced. Labels hold the pod's UID, namespace, name, hostname and
+//     network namespace path.
 //   - a container is a containerd container (snapshot of its image, OCI spec)
 //     labelled with its sandbox ID, name, image, log path, TTY flag and, once
 //     known, its start time and exit (code, time, reason).
@@ -62,13 +64,60 @@
 // exited and its task is gone, which is when the logger has drained and
 // exited. The file is polled (every 100ms); there is no rotation.
 //
-// # Networking and the rest of the spec
+// # Sandbox namespaces
 //
-// Containers join the sandbox's network namespace path when it has one;
-// otherwise each gets a new, empty network namespace (never the host's). The
-// hostname is the sandbox's hostname, or the pod name. /etc/hosts and
-// /etc/resolv.conf are left as the image has them. Each container has its own
-// PID, IPC, UTS and mount namespaces.
+// The containers of a sandbox share its IPC namespace, its UTS namespace
+// (hostname: the sandbox's Hostname, or the pod name) and its network
+// namespace: the network plugin's NetNSPath when given, otherwise one the
+// runtime makes, with only loopback, up. They share its /dev/shm too, a
+// 64 MiB tmpfs at <data dir>/sandboxes/<sandbox id>/shm bind-mounted into
+// each, so POSIX shared memory is shared like SysV IPC, as in a Kubernetes
+// pod. The runtime's namespaces belong to
+// no process: they are bind-mounted on files under
+// <data dir>/sandboxes/<sandbox id>/{ipc,uts,net}, made by a thread that
+// unshares, sets the hostname and brings loopback up, and is then thrown
+// away (the way `ip netns add` keeps a network namespace). So they outlive
+// every container and the plugin, and containers join them by path; the
+// spec sets no hostname of its own, so no container changes the others'.
+// RunPodSandbox makes them after recording the sandbox (rolling both back on
+// failure); RemovePodSandbox unmounts and deletes them after removing the
+// containers and before deleting the record, so a failure or a crash leaves
+// a sandbox that removing again finishes. After a reboot the files remain
+// but are not mounted: CreateContainer (and RunPodSandbox) make new
+// namespaces (and a new /dev/shm) in their place, under a per-sandbox lock. Each container keeps
+// its own PID and mount namespaces.
+//
+// /etc/hosts and /etc/resolv.conf are left as the image has them.
+//
+// # Port-forward
+//
+// PortForward reads the sandbox's network namespace path from its labels
+// (or takes the runtime's own), and dials 127.0.0.1:port from a goroutine
+// locked to its OS thread while the thread is in that namespace; the thread
+// goes back to its namespace before it is unlocked (and is thrown away if
+// that fails). The socket keeps belonging to the sandbox's namespace. Then
+// two copiers pass bytes and half-closes both ways: the caller's EOF is a
+// TCP shutdown of the write side; the port's EOF is the stream's CloseWrite.
+// The forward ends when both directions have ended, or a second after the
+// port's side ended if the caller's has not (a port that only half-closed
+// and still reads gets that second), or when ctx ends.
+//
+// # Security context
+//
+// Applied after the image's config: RunAsUser/RunAsGroup override its USER
+// (a group alone keeps the image's user; names and a lone uid's group are
+// resolved in the image's /etc/passwd, supplementary groups in its
+// /etc/group). RunAsNonRoot is checked before anything is made, as kubelet
+// does: RunAsUser 0, or with no RunAsUser an image USER that is empty, 0 or
+// "root", or a user name, is refused with runtime.ErrRunAsRoot. Capabilities
+// follow containerd's CRI plugin: "ALL" in CapAdd takes the plugin's own
+// capabilities, "ALL" in CapDrop empties the set, then the named ones are
+// added and dropped ("NET_ADMIN", "net_admin" and "CAP_NET_ADMIN" are the
+// same; unknown names are invalid). no_new_privs is set only with
+// NoNewPrivileges (containerd's default spec sets it; Kubernetes' default
+// does not). Privileged takes every capability the plugin has, every host
+// device, no masked or read-only paths and a writable /sys, and ignores
+// CapAdd and CapDrop.
 //
 // Limits: ContainerConfig.Stdin is accepted but a container's stdin is not
 // wired (the contract has no attach); Exec's stdin is.

@@ -5,9 +5,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/skiffhq/skiff/sdk/base"
 	"github.com/skiffhq/skiff/sdk/runtime"
@@ -30,6 +34,10 @@ func newTestEnv(t *testing.T) testEnv {
 	testenv.RequireRoot(t)
 	socket := testenv.Containerd(t)
 	dir := t.TempDir()
+	// Runs before the temp dir is removed, which a mount left in it would
+	// stop: every sandbox must have been removed by now, with its
+	// namespace files.
+	t.Cleanup(func() { unmountLeftovers(t, dir) })
 	archive, err := testimage.BusyboxArchive(dir, testRef)
 	if err != nil {
 		t.Fatalf("build the test image: %v", err)
@@ -86,4 +94,56 @@ func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// unmountLeftovers detaches every mount at or below dir, deepest first. A
+// leftover fails a test that has not failed otherwise: removing sandboxes
+// must unmount their namespaces.
+func unmountLeftovers(t *testing.T, dir string) {
+	for _, p := range mountsUnder(t, dir) {
+		if !t.Failed() {
+			t.Errorf("mount %s was left behind", p)
+		}
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", p, err)
+		}
+	}
+}
+
+// mountsUnder lists the mount points at or below dir, deepest first.
+func mountsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 {
+			continue
+		}
+		p := unescapeMountPath(f[4])
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// unescapeMountPath undoes mountinfo's octal escapes ("\040" for a space).
+func unescapeMountPath(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

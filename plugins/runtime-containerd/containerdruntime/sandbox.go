@@ -39,6 +39,8 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	id := sandboxID(cfg.PodUID)
+	unlock := r.locks.lock(id)
+	defer unlock()
 	labels := withLabels(cfg.Labels, map[string]string{
 		labelKind:         kindSandbox,
 		labelPodUID:       cfg.PodUID,
@@ -47,19 +49,39 @@ func (r *Runtime) RunPodSandbox(ctx context.Context, cfg runtime.SandboxConfig) 
 		labelHostname:     cfg.Hostname,
 		labelNetNS:        cfg.NetNSPath,
 	})
-	_, err = c.client.NewContainer(ctx, id,
+	ctr, err := c.client.NewContainer(ctx, id,
 		containerd.WithRuntime(runcRuntime, nil),
 		// Never run: the spec only satisfies containerd's validation.
 		containerd.WithSpec(&oci.Spec{Version: specs.Version, Hostname: cfg.Hostname}),
 		containerd.WithContainerLabels(labels),
 	)
 	if errdefs.IsAlreadyExists(err) {
-		if _, err := loadSandbox(ctx, c, id); err != nil {
+		sb, err := loadSandbox(ctx, c, id)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", what, err)
+		}
+		if err := ensureSandboxNamespaces(c.dataDir, sb); err != nil {
 			return "", fmt.Errorf("%s: %w", what, err)
 		}
 		return id, nil
 	}
 	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	// The record comes first: should the plugin die before the namespaces
+	// exist, whatever needs them next makes them.
+	info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err == nil {
+		err = ensureSandboxNamespaces(c.dataDir, sandboxFromInfo(info))
+	}
+	if err != nil {
+		rctx := context.WithoutCancel(ctx)
+		if rerr := removeSandboxNamespaces(c.dataDir, id); rerr != nil {
+			r.log.Warn("rolling back a sandbox's namespaces", "sandbox", id, "error", rerr)
+		}
+		if derr := ctr.Delete(rctx); derr != nil && !errdefs.IsNotFound(derr) {
+			r.log.Warn("rolling back a sandbox", "sandbox", id, "error", derr)
+		}
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
 	return id, nil
@@ -73,6 +95,15 @@ type sandboxInfo struct {
 
 // podName is "namespace/name", for messages.
 func (s sandboxInfo) podName() string { return s.Namespace + "/" + s.Name }
+
+// hostname is the hostname of the sandbox's UTS namespace: the one it was
+// given, or the pod's name.
+func (s sandboxInfo) hostname() string {
+	if s.Hostname != "" {
+		return s.Hostname
+	}
+	return s.Name
+}
 
 func sandboxFromInfo(info containers.Container) sandboxInfo {
 	l := info.Labels
@@ -145,15 +176,20 @@ func (r *Runtime) StopPodSandbox(ctx context.Context, id string) error {
 	return nil
 }
 
-// RemovePodSandbox removes the sandbox's containers, then the sandbox.
+// RemovePodSandbox removes the sandbox's containers, its namespaces, then
+// the sandbox.
 func (r *Runtime) RemovePodSandbox(ctx context.Context, id string) error {
 	ctx, c, err := r.begin(ctx)
 	if err != nil {
 		return err
 	}
+	unlock := r.locks.lock(id)
+	defer unlock()
 	sb, err := loadSandbox(ctx, c, id)
 	if errors.Is(err, base.ErrNotFound) {
-		return nil
+		// Nothing is left but, perhaps, namespaces a failed RunPodSandbox
+		// could not roll back.
+		return removeSandboxNamespaces(c.dataDir, id)
 	}
 	if err != nil {
 		return err
@@ -166,6 +202,11 @@ func (r *Runtime) RemovePodSandbox(ctx context.Context, id string) error {
 		if err := r.removeContainer(ctx, c, cid); err != nil {
 			return fmt.Errorf("remove sandbox of pod %q: %w", sb.podName(), err)
 		}
+	}
+	// Before the record: should this fail or the plugin die, the sandbox
+	// is still listed and removing it again finishes the job.
+	if err := removeSandboxNamespaces(c.dataDir, id); err != nil {
+		return fmt.Errorf("remove sandbox of pod %q: %w", sb.podName(), err)
 	}
 	ctr, err := c.client.LoadContainer(ctx, id)
 	if err == nil {

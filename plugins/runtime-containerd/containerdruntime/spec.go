@@ -1,11 +1,13 @@
 package containerdruntime
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/containers"
 	"github.com/containerd/containerd/oci"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -28,12 +30,16 @@ func processArgs(img ocispec.ImageConfig, command, args []string) []string {
 	return append(append([]string{}, entrypoint...), cmd...)
 }
 
-// specOpts builds the container's OCI spec from its image, its sandbox and
-// its config. Order matters: the image config first, then what overrides it.
-func specOpts(img containerd.Image, imgCfg ocispec.ImageConfig, sb sandboxInfo, cfg runtime.ContainerConfig) ([]oci.SpecOpts, error) {
+// specOpts builds the container's OCI spec from its image, its sandbox's
+// namespaces and its config. Order matters: the image config first, then
+// what overrides it.
+func specOpts(img containerd.Image, imgCfg ocispec.ImageConfig, ns nsPaths, cfg runtime.ContainerConfig) ([]oci.SpecOpts, error) {
 	args := processArgs(imgCfg, cfg.Command, cfg.Args)
 	if len(args) == 0 {
 		return nil, fmt.Errorf("no command: neither the config nor the image gives one: %w", base.ErrInvalid)
+	}
+	if err := checkRunAsNonRoot(cfg.Security, imgCfg.User); err != nil {
+		return nil, err
 	}
 	opts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
@@ -45,19 +51,21 @@ func specOpts(img containerd.Image, imgCfg ocispec.ImageConfig, sb sandboxInfo, 
 	if cfg.WorkingDir != "" {
 		opts = append(opts, oci.WithProcessCwd(cfg.WorkingDir))
 	}
-	hostname := sb.Hostname
-	if hostname == "" {
-		hostname = sb.Name
+	// The sandbox's namespaces replace the default spec's new ones. The
+	// hostname is the UTS namespace's, set when it was made: the spec sets
+	// none, so no container changes it for the others.
+	opts = append(opts,
+		withoutHostname,
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.IPCNamespace, Path: ns.IPC}),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.UTSNamespace, Path: ns.UTS}),
+		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: ns.Net}),
+		withShm(ns.Shm),
+	)
+	sec, err := securityOpts(cfg.Security, imgCfg.User)
+	if err != nil {
+		return nil, err
 	}
-	if hostname != "" {
-		opts = append(opts, oci.WithHostname(hostname))
-	}
-	// The default spec has a new network namespace: joining the pod's
-	// replaces it, and without one the container stays in its own, empty
-	// one, never the host's.
-	if sb.NetNSPath != "" {
-		opts = append(opts, oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNSPath}))
-	}
+	opts = append(opts, sec...)
 	mounts, err := bindMounts(cfg.Mounts)
 	if err != nil {
 		return nil, err
@@ -94,6 +102,32 @@ func bindMounts(ms []runtime.Mount) ([]specs.Mount, error) {
 		})
 	}
 	return out, nil
+}
+
+// withShm replaces the default spec's private /dev/shm with the sandbox's.
+func withShm(path string) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		m := specs.Mount{
+			Destination: "/dev/shm",
+			Type:        "bind",
+			Source:      path,
+			Options:     []string{"rbind", "rprivate", "nosuid", "nodev", "noexec", "rw"},
+		}
+		for i := range s.Mounts {
+			if s.Mounts[i].Destination == m.Destination {
+				s.Mounts[i] = m
+				return nil
+			}
+		}
+		s.Mounts = append(s.Mounts, m)
+		return nil
+	}
+}
+
+// withoutHostname leaves the hostname to the joined UTS namespace.
+func withoutHostname(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+	s.Hostname = ""
+	return nil
 }
 
 func resourceOpts(res runtime.ContainerResources) []oci.SpecOpts {

@@ -11,9 +11,11 @@
 //		})
 //	}
 //
-// The suite needs root-like powers only as far as the runtime does. It makes
-// sandboxes and containers labelled with a per-run ID and removes them
-// again, also when a check fails.
+// The suite needs root-like powers as far as the runtime does, and to make
+// network namespaces as a network plugin would (for sandboxes with a
+// NetNSPath). It makes sandboxes and containers labelled with a per-run ID
+// and removes them again, also when a check fails. Port-forward tests reach
+// the loopback of the test's host and of the sandboxes only.
 package conformance
 
 import (
@@ -35,9 +37,11 @@ import (
 // Options configures a run of the suite.
 type Options struct {
 	// ImageArchive is a tar (OCI layout or docker-archive) holding ImageRef:
-	// a busybox image whose Cmd is ["sh"], without an entrypoint, with at
-	// least sh, echo, cat, sleep, seq, pwd, hostname and touch on its PATH,
-	// and /bin/busybox itself.
+	// a busybox image whose Cmd is ["sh"], without an entrypoint and without
+	// a USER (it runs as root), with at least sh, echo, cat, sleep, seq, pwd,
+	// hostname and touch on its PATH, and /bin/busybox itself, which must
+	// have the applets chown, httpd, id, ip, mount, nc (with -e), readlink,
+	// stty and tail.
 	ImageArchive string
 	// ImageRef is the image's normalized reference, as ImportImages and
 	// ListImages report it (e.g. "skiff.test/busybox:1").
@@ -110,6 +114,9 @@ func Run(t *testing.T, newRuntime func(t *testing.T) runtime.Runtime, opts Optio
 	t.Run("Exec", s.testExec)
 	t.Run("Mounts", s.testMounts)
 	t.Run("Hostname", s.testHostname)
+	t.Run("SharedNamespaces", s.testSharedNamespaces)
+	t.Run("PortForward", s.testPortForward)
+	t.Run("Security", s.testSecurity)
 	t.Run("RemoveContainer", s.testRemoveContainer)
 	t.Run("StopPodSandbox", s.testStopPodSandbox)
 	t.Run("RemovePodSandboxRemovesContainers", s.testRemovePodSandbox)

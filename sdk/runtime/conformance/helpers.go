@@ -76,6 +76,31 @@ func (s *suite) create(t *testing.T, sb string, cfg runtime.ContainerConfig) str
 	return id
 }
 
+// logPath is a fresh log file path in the suite's temp dir.
+func (s *suite) logPath(name string) string {
+	return filepath.Join(s.opts.TempDir, "logs", s.name(name)+".log")
+}
+
+// createFails creates a container that must not be created and returns the
+// error; should it be created after all, it is removed when the test ends.
+func (s *suite) createFails(t *testing.T, sb string, cfg runtime.ContainerConfig) error {
+	t.Helper()
+	if cfg.Image == "" {
+		cfg.Image = s.opts.ImageRef
+	}
+	cfg.LogPath = s.logPath(cfg.Name)
+	cfg.Labels = s.labels(t, cfg.Labels)
+	id, err := s.rt.CreateContainer(s.ctx(t), sb, cfg)
+	if err == nil {
+		t.Cleanup(func() {
+			ctx, cancel := s.cleanupCtx()
+			defer cancel()
+			s.rt.RemoveContainer(ctx, id)
+		})
+	}
+	return err
+}
+
 // start creates and starts a container.
 func (s *suite) start(t *testing.T, sb string, cfg runtime.ContainerConfig) string {
 	t.Helper()

@@ -39,6 +39,7 @@ type Runtime struct {
 
 	ContainerLogsFunc func(ctx context.Context, id string, opts runtime.LogOptions) (io.ReadCloser, error)
 	ExecFunc          func(ctx context.Context, id string, opts runtime.ExecOptions) (int, error)
+	PortForwardFunc   func(ctx context.Context, sandboxID string, port int, stream io.ReadWriter) error
 }
 
 var _ runtime.Runtime = (*Runtime)(nil)
@@ -173,4 +174,11 @@ func (f *Runtime) Exec(ctx context.Context, id string, opts runtime.ExecOptions)
 		return 0, unsupported("Exec")
 	}
 	return f.ExecFunc(ctx, id, opts)
+}
+
+func (f *Runtime) PortForward(ctx context.Context, sandboxID string, port int, stream io.ReadWriter) error {
+	if f.PortForwardFunc == nil {
+		return unsupported("PortForward")
+	}
+	return f.PortForwardFunc(ctx, sandboxID, port, stream)
 }

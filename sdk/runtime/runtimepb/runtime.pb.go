@@ -5,7 +5,8 @@
 // source: runtime.proto
 
 // skiff.runtime.v1 is the wire form of the runtime contract
-// (sdk/runtime/runtime.go): images, pod sandboxes, containers, logs and exec.
+// (sdk/runtime/runtime.go): images, pod sandboxes, containers, logs, exec
+// and port-forward.
 // The Go interface is the contract; this file only carries it. Errors travel
 // as gRPC statuses built by base.ToStatus, so sentinels survive the wire.
 
@@ -1157,6 +1158,7 @@ type ContainerConfig struct {
 	Resources     *ContainerResources    `protobuf:"bytes,10,opt,name=resources,proto3" json:"resources,omitempty"`
 	Tty           bool                   `protobuf:"varint,11,opt,name=tty,proto3" json:"tty,omitempty"`
 	Stdin         bool                   `protobuf:"varint,12,opt,name=stdin,proto3" json:"stdin,omitempty"`
+	Security      *SecurityConfig        `protobuf:"bytes,13,opt,name=security,proto3" json:"security,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1275,6 +1277,115 @@ func (x *ContainerConfig) GetStdin() bool {
 	return false
 }
 
+func (x *ContainerConfig) GetSecurity() *SecurityConfig {
+	if x != nil {
+		return x.Security
+	}
+	return nil
+}
+
+// SecurityConfig is the container's merged securityContext. Unset
+// run_as_user and run_as_group mean "as the image says".
+type SecurityConfig struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	RunAsUser       *int64                 `protobuf:"varint,1,opt,name=run_as_user,json=runAsUser,proto3,oneof" json:"run_as_user,omitempty"`
+	RunAsGroup      *int64                 `protobuf:"varint,2,opt,name=run_as_group,json=runAsGroup,proto3,oneof" json:"run_as_group,omitempty"`
+	RunAsNonRoot    bool                   `protobuf:"varint,3,opt,name=run_as_non_root,json=runAsNonRoot,proto3" json:"run_as_non_root,omitempty"`
+	ReadOnlyRootfs  bool                   `protobuf:"varint,4,opt,name=read_only_rootfs,json=readOnlyRootfs,proto3" json:"read_only_rootfs,omitempty"`
+	CapAdd          []string               `protobuf:"bytes,5,rep,name=cap_add,json=capAdd,proto3" json:"cap_add,omitempty"`
+	CapDrop         []string               `protobuf:"bytes,6,rep,name=cap_drop,json=capDrop,proto3" json:"cap_drop,omitempty"`
+	NoNewPrivileges bool                   `protobuf:"varint,7,opt,name=no_new_privileges,json=noNewPrivileges,proto3" json:"no_new_privileges,omitempty"`
+	Privileged      bool                   `protobuf:"varint,8,opt,name=privileged,proto3" json:"privileged,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *SecurityConfig) Reset() {
+	*x = SecurityConfig{}
+	mi := &file_runtime_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SecurityConfig) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SecurityConfig) ProtoMessage() {}
+
+func (x *SecurityConfig) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SecurityConfig.ProtoReflect.Descriptor instead.
+func (*SecurityConfig) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SecurityConfig) GetRunAsUser() int64 {
+	if x != nil && x.RunAsUser != nil {
+		return *x.RunAsUser
+	}
+	return 0
+}
+
+func (x *SecurityConfig) GetRunAsGroup() int64 {
+	if x != nil && x.RunAsGroup != nil {
+		return *x.RunAsGroup
+	}
+	return 0
+}
+
+func (x *SecurityConfig) GetRunAsNonRoot() bool {
+	if x != nil {
+		return x.RunAsNonRoot
+	}
+	return false
+}
+
+func (x *SecurityConfig) GetReadOnlyRootfs() bool {
+	if x != nil {
+		return x.ReadOnlyRootfs
+	}
+	return false
+}
+
+func (x *SecurityConfig) GetCapAdd() []string {
+	if x != nil {
+		return x.CapAdd
+	}
+	return nil
+}
+
+func (x *SecurityConfig) GetCapDrop() []string {
+	if x != nil {
+		return x.CapDrop
+	}
+	return nil
+}
+
+func (x *SecurityConfig) GetNoNewPrivileges() bool {
+	if x != nil {
+		return x.NoNewPrivileges
+	}
+	return false
+}
+
+func (x *SecurityConfig) GetPrivileged() bool {
+	if x != nil {
+		return x.Privileged
+	}
+	return false
+}
+
 type ContainerStatus struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Id        string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1300,7 +1411,7 @@ type ContainerStatus struct {
 
 func (x *ContainerStatus) Reset() {
 	*x = ContainerStatus{}
-	mi := &file_runtime_proto_msgTypes[22]
+	mi := &file_runtime_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1423,7 @@ func (x *ContainerStatus) String() string {
 func (*ContainerStatus) ProtoMessage() {}
 
 func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[22]
+	mi := &file_runtime_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1436,7 @@ func (x *ContainerStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatus.ProtoReflect.Descriptor instead.
 func (*ContainerStatus) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{22}
+	return file_runtime_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ContainerStatus) GetId() string {
@@ -1443,7 +1554,7 @@ type CreateContainerRequest struct {
 
 func (x *CreateContainerRequest) Reset() {
 	*x = CreateContainerRequest{}
-	mi := &file_runtime_proto_msgTypes[23]
+	mi := &file_runtime_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1455,7 +1566,7 @@ func (x *CreateContainerRequest) String() string {
 func (*CreateContainerRequest) ProtoMessage() {}
 
 func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[23]
+	mi := &file_runtime_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1468,7 +1579,7 @@ func (x *CreateContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerRequest.ProtoReflect.Descriptor instead.
 func (*CreateContainerRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{23}
+	return file_runtime_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateContainerRequest) GetSandboxId() string {
@@ -1494,7 +1605,7 @@ type CreateContainerResponse struct {
 
 func (x *CreateContainerResponse) Reset() {
 	*x = CreateContainerResponse{}
-	mi := &file_runtime_proto_msgTypes[24]
+	mi := &file_runtime_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1617,7 @@ func (x *CreateContainerResponse) String() string {
 func (*CreateContainerResponse) ProtoMessage() {}
 
 func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[24]
+	mi := &file_runtime_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1630,7 @@ func (x *CreateContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateContainerResponse.ProtoReflect.Descriptor instead.
 func (*CreateContainerResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{24}
+	return file_runtime_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateContainerResponse) GetContainerId() string {
@@ -1538,7 +1649,7 @@ type StartContainerRequest struct {
 
 func (x *StartContainerRequest) Reset() {
 	*x = StartContainerRequest{}
-	mi := &file_runtime_proto_msgTypes[25]
+	mi := &file_runtime_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1550,7 +1661,7 @@ func (x *StartContainerRequest) String() string {
 func (*StartContainerRequest) ProtoMessage() {}
 
 func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[25]
+	mi := &file_runtime_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1563,7 +1674,7 @@ func (x *StartContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerRequest.ProtoReflect.Descriptor instead.
 func (*StartContainerRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{25}
+	return file_runtime_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StartContainerRequest) GetContainerId() string {
@@ -1581,7 +1692,7 @@ type StartContainerResponse struct {
 
 func (x *StartContainerResponse) Reset() {
 	*x = StartContainerResponse{}
-	mi := &file_runtime_proto_msgTypes[26]
+	mi := &file_runtime_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1704,7 @@ func (x *StartContainerResponse) String() string {
 func (*StartContainerResponse) ProtoMessage() {}
 
 func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[26]
+	mi := &file_runtime_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1717,7 @@ func (x *StartContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartContainerResponse.ProtoReflect.Descriptor instead.
 func (*StartContainerResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{26}
+	return file_runtime_proto_rawDescGZIP(), []int{27}
 }
 
 type StopContainerRequest struct {
@@ -1620,7 +1731,7 @@ type StopContainerRequest struct {
 
 func (x *StopContainerRequest) Reset() {
 	*x = StopContainerRequest{}
-	mi := &file_runtime_proto_msgTypes[27]
+	mi := &file_runtime_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1743,7 @@ func (x *StopContainerRequest) String() string {
 func (*StopContainerRequest) ProtoMessage() {}
 
 func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[27]
+	mi := &file_runtime_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1756,7 @@ func (x *StopContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerRequest.ProtoReflect.Descriptor instead.
 func (*StopContainerRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{27}
+	return file_runtime_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StopContainerRequest) GetContainerId() string {
@@ -1670,7 +1781,7 @@ type StopContainerResponse struct {
 
 func (x *StopContainerResponse) Reset() {
 	*x = StopContainerResponse{}
-	mi := &file_runtime_proto_msgTypes[28]
+	mi := &file_runtime_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1682,7 +1793,7 @@ func (x *StopContainerResponse) String() string {
 func (*StopContainerResponse) ProtoMessage() {}
 
 func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[28]
+	mi := &file_runtime_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1695,7 +1806,7 @@ func (x *StopContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopContainerResponse.ProtoReflect.Descriptor instead.
 func (*StopContainerResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{28}
+	return file_runtime_proto_rawDescGZIP(), []int{29}
 }
 
 type RemoveContainerRequest struct {
@@ -1707,7 +1818,7 @@ type RemoveContainerRequest struct {
 
 func (x *RemoveContainerRequest) Reset() {
 	*x = RemoveContainerRequest{}
-	mi := &file_runtime_proto_msgTypes[29]
+	mi := &file_runtime_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1719,7 +1830,7 @@ func (x *RemoveContainerRequest) String() string {
 func (*RemoveContainerRequest) ProtoMessage() {}
 
 func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[29]
+	mi := &file_runtime_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1732,7 +1843,7 @@ func (x *RemoveContainerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerRequest.ProtoReflect.Descriptor instead.
 func (*RemoveContainerRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{29}
+	return file_runtime_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RemoveContainerRequest) GetContainerId() string {
@@ -1750,7 +1861,7 @@ type RemoveContainerResponse struct {
 
 func (x *RemoveContainerResponse) Reset() {
 	*x = RemoveContainerResponse{}
-	mi := &file_runtime_proto_msgTypes[30]
+	mi := &file_runtime_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +1873,7 @@ func (x *RemoveContainerResponse) String() string {
 func (*RemoveContainerResponse) ProtoMessage() {}
 
 func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[30]
+	mi := &file_runtime_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +1886,7 @@ func (x *RemoveContainerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveContainerResponse.ProtoReflect.Descriptor instead.
 func (*RemoveContainerResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{30}
+	return file_runtime_proto_rawDescGZIP(), []int{31}
 }
 
 type ContainerStatusRequest struct {
@@ -1787,7 +1898,7 @@ type ContainerStatusRequest struct {
 
 func (x *ContainerStatusRequest) Reset() {
 	*x = ContainerStatusRequest{}
-	mi := &file_runtime_proto_msgTypes[31]
+	mi := &file_runtime_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1799,7 +1910,7 @@ func (x *ContainerStatusRequest) String() string {
 func (*ContainerStatusRequest) ProtoMessage() {}
 
 func (x *ContainerStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[31]
+	mi := &file_runtime_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1812,7 +1923,7 @@ func (x *ContainerStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatusRequest.ProtoReflect.Descriptor instead.
 func (*ContainerStatusRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{31}
+	return file_runtime_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ContainerStatusRequest) GetContainerId() string {
@@ -1831,7 +1942,7 @@ type ContainerStatusResponse struct {
 
 func (x *ContainerStatusResponse) Reset() {
 	*x = ContainerStatusResponse{}
-	mi := &file_runtime_proto_msgTypes[32]
+	mi := &file_runtime_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1843,7 +1954,7 @@ func (x *ContainerStatusResponse) String() string {
 func (*ContainerStatusResponse) ProtoMessage() {}
 
 func (x *ContainerStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[32]
+	mi := &file_runtime_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1856,7 +1967,7 @@ func (x *ContainerStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerStatusResponse.ProtoReflect.Descriptor instead.
 func (*ContainerStatusResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{32}
+	return file_runtime_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ContainerStatusResponse) GetStatus() *ContainerStatus {
@@ -1875,7 +1986,7 @@ type ListContainersRequest struct {
 
 func (x *ListContainersRequest) Reset() {
 	*x = ListContainersRequest{}
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1887,7 +1998,7 @@ func (x *ListContainersRequest) String() string {
 func (*ListContainersRequest) ProtoMessage() {}
 
 func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[33]
+	mi := &file_runtime_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1900,7 +2011,7 @@ func (x *ListContainersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersRequest.ProtoReflect.Descriptor instead.
 func (*ListContainersRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{33}
+	return file_runtime_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListContainersRequest) GetLabels() map[string]string {
@@ -1919,7 +2030,7 @@ type ListContainersResponse struct {
 
 func (x *ListContainersResponse) Reset() {
 	*x = ListContainersResponse{}
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1931,7 +2042,7 @@ func (x *ListContainersResponse) String() string {
 func (*ListContainersResponse) ProtoMessage() {}
 
 func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[34]
+	mi := &file_runtime_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1944,7 +2055,7 @@ func (x *ListContainersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListContainersResponse.ProtoReflect.Descriptor instead.
 func (*ListContainersResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{34}
+	return file_runtime_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListContainersResponse) GetContainers() []*ContainerStatus {
@@ -1967,7 +2078,7 @@ type ContainerLogsRequest struct {
 
 func (x *ContainerLogsRequest) Reset() {
 	*x = ContainerLogsRequest{}
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1979,7 +2090,7 @@ func (x *ContainerLogsRequest) String() string {
 func (*ContainerLogsRequest) ProtoMessage() {}
 
 func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[35]
+	mi := &file_runtime_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1992,7 +2103,7 @@ func (x *ContainerLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContainerLogsRequest.ProtoReflect.Descriptor instead.
 func (*ContainerLogsRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{35}
+	return file_runtime_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ContainerLogsRequest) GetContainerId() string {
@@ -2036,7 +2147,7 @@ type LogChunk struct {
 
 func (x *LogChunk) Reset() {
 	*x = LogChunk{}
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2048,7 +2159,7 @@ func (x *LogChunk) String() string {
 func (*LogChunk) ProtoMessage() {}
 
 func (x *LogChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[36]
+	mi := &file_runtime_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2061,7 +2172,7 @@ func (x *LogChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogChunk.ProtoReflect.Descriptor instead.
 func (*LogChunk) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{36}
+	return file_runtime_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LogChunk) GetData() []byte {
@@ -2081,7 +2192,7 @@ type TermSize struct {
 
 func (x *TermSize) Reset() {
 	*x = TermSize{}
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2093,7 +2204,7 @@ func (x *TermSize) String() string {
 func (*TermSize) ProtoMessage() {}
 
 func (x *TermSize) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[37]
+	mi := &file_runtime_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2106,7 +2217,7 @@ func (x *TermSize) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TermSize.ProtoReflect.Descriptor instead.
 func (*TermSize) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{37}
+	return file_runtime_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *TermSize) GetWidth() uint32 {
@@ -2141,7 +2252,7 @@ type ExecStart struct {
 
 func (x *ExecStart) Reset() {
 	*x = ExecStart{}
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2264,7 @@ func (x *ExecStart) String() string {
 func (*ExecStart) ProtoMessage() {}
 
 func (x *ExecStart) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[38]
+	mi := &file_runtime_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2277,7 @@ func (x *ExecStart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecStart.ProtoReflect.Descriptor instead.
 func (*ExecStart) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{38}
+	return file_runtime_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExecStart) GetContainerId() string {
@@ -2221,7 +2332,7 @@ type ExecRequest struct {
 
 func (x *ExecRequest) Reset() {
 	*x = ExecRequest{}
-	mi := &file_runtime_proto_msgTypes[39]
+	mi := &file_runtime_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2233,7 +2344,7 @@ func (x *ExecRequest) String() string {
 func (*ExecRequest) ProtoMessage() {}
 
 func (x *ExecRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[39]
+	mi := &file_runtime_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2246,7 +2357,7 @@ func (x *ExecRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecRequest.ProtoReflect.Descriptor instead.
 func (*ExecRequest) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{39}
+	return file_runtime_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ExecRequest) GetMsg() isExecRequest_Msg {
@@ -2329,7 +2440,7 @@ type ExecExit struct {
 
 func (x *ExecExit) Reset() {
 	*x = ExecExit{}
-	mi := &file_runtime_proto_msgTypes[40]
+	mi := &file_runtime_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2452,7 @@ func (x *ExecExit) String() string {
 func (*ExecExit) ProtoMessage() {}
 
 func (x *ExecExit) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[40]
+	mi := &file_runtime_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2465,7 @@ func (x *ExecExit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecExit.ProtoReflect.Descriptor instead.
 func (*ExecExit) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{40}
+	return file_runtime_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ExecExit) GetExitCode() int32 {
@@ -2381,7 +2492,7 @@ type ExecResponse struct {
 
 func (x *ExecResponse) Reset() {
 	*x = ExecResponse{}
-	mi := &file_runtime_proto_msgTypes[41]
+	mi := &file_runtime_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2393,7 +2504,7 @@ func (x *ExecResponse) String() string {
 func (*ExecResponse) ProtoMessage() {}
 
 func (x *ExecResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_runtime_proto_msgTypes[41]
+	mi := &file_runtime_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2406,7 +2517,7 @@ func (x *ExecResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecResponse.ProtoReflect.Descriptor instead.
 func (*ExecResponse) Descriptor() ([]byte, []int) {
-	return file_runtime_proto_rawDescGZIP(), []int{41}
+	return file_runtime_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ExecResponse) GetMsg() isExecResponse_Msg {
@@ -2464,6 +2575,248 @@ func (*ExecResponse_Stdout) isExecResponse_Msg() {}
 func (*ExecResponse_Stderr) isExecResponse_Msg() {}
 
 func (*ExecResponse_Exit) isExecResponse_Msg() {}
+
+type PortForwardStart struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SandboxId     string                 `protobuf:"bytes,1,opt,name=sandbox_id,json=sandboxId,proto3" json:"sandbox_id,omitempty"`
+	Port          int32                  `protobuf:"varint,2,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardStart) Reset() {
+	*x = PortForwardStart{}
+	mi := &file_runtime_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardStart) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardStart) ProtoMessage() {}
+
+func (x *PortForwardStart) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardStart.ProtoReflect.Descriptor instead.
+func (*PortForwardStart) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *PortForwardStart) GetSandboxId() string {
+	if x != nil {
+		return x.SandboxId
+	}
+	return ""
+}
+
+func (x *PortForwardStart) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+// PortForwardRequest flows from the caller: exactly one start first, then
+// the bytes the caller sends, in order. The caller's half-close (its stream
+// reached EOF) is the end of the request stream (CloseSend).
+type PortForwardRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PortForwardRequest_Start
+	//	*PortForwardRequest_Data
+	Msg           isPortForwardRequest_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardRequest) Reset() {
+	*x = PortForwardRequest{}
+	mi := &file_runtime_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardRequest) ProtoMessage() {}
+
+func (x *PortForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardRequest.ProtoReflect.Descriptor instead.
+func (*PortForwardRequest) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *PortForwardRequest) GetMsg() isPortForwardRequest_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PortForwardRequest) GetStart() *PortForwardStart {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardRequest_Start); ok {
+			return x.Start
+		}
+	}
+	return nil
+}
+
+func (x *PortForwardRequest) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardRequest_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+type isPortForwardRequest_Msg interface {
+	isPortForwardRequest_Msg()
+}
+
+type PortForwardRequest_Start struct {
+	Start *PortForwardStart `protobuf:"bytes,1,opt,name=start,proto3,oneof"`
+}
+
+type PortForwardRequest_Data struct {
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+func (*PortForwardRequest_Start) isPortForwardRequest_Msg() {}
+
+func (*PortForwardRequest_Data) isPortForwardRequest_Msg() {}
+
+// PortForwardResponse flows from the plugin. The first message is always
+// connected: the runtime reached the port, and only then does the caller
+// start sending. Then come the bytes the port sends, in order, and at most
+// one close_write when the port's side has stopped sending (its half-close).
+// The forward ends when the plugin ends the call: OK for a connection that
+// ended normally, an error status otherwise (a refused port ends the call
+// with runtime.PortForward before any connected).
+type PortForwardResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Msg:
+	//
+	//	*PortForwardResponse_Connected
+	//	*PortForwardResponse_Data
+	//	*PortForwardResponse_CloseWrite
+	Msg           isPortForwardResponse_Msg `protobuf_oneof:"msg"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PortForwardResponse) Reset() {
+	*x = PortForwardResponse{}
+	mi := &file_runtime_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PortForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PortForwardResponse) ProtoMessage() {}
+
+func (x *PortForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_runtime_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PortForwardResponse.ProtoReflect.Descriptor instead.
+func (*PortForwardResponse) Descriptor() ([]byte, []int) {
+	return file_runtime_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *PortForwardResponse) GetMsg() isPortForwardResponse_Msg {
+	if x != nil {
+		return x.Msg
+	}
+	return nil
+}
+
+func (x *PortForwardResponse) GetConnected() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardResponse_Connected); ok {
+			return x.Connected
+		}
+	}
+	return false
+}
+
+func (x *PortForwardResponse) GetData() []byte {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardResponse_Data); ok {
+			return x.Data
+		}
+	}
+	return nil
+}
+
+func (x *PortForwardResponse) GetCloseWrite() bool {
+	if x != nil {
+		if x, ok := x.Msg.(*PortForwardResponse_CloseWrite); ok {
+			return x.CloseWrite
+		}
+	}
+	return false
+}
+
+type isPortForwardResponse_Msg interface {
+	isPortForwardResponse_Msg()
+}
+
+type PortForwardResponse_Connected struct {
+	Connected bool `protobuf:"varint,1,opt,name=connected,proto3,oneof"`
+}
+
+type PortForwardResponse_Data struct {
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
+}
+
+type PortForwardResponse_CloseWrite struct {
+	CloseWrite bool `protobuf:"varint,3,opt,name=close_write,json=closeWrite,proto3,oneof"`
+}
+
+func (*PortForwardResponse_Connected) isPortForwardResponse_Msg() {}
+
+func (*PortForwardResponse_Data) isPortForwardResponse_Msg() {}
+
+func (*PortForwardResponse_CloseWrite) isPortForwardResponse_Msg() {}
 
 var File_runtime_proto protoreflect.FileDescriptor
 
@@ -2546,7 +2899,7 @@ const file_runtime_proto_rawDesc = "" +
 	"\tcpu_quota\x18\x02 \x01(\x03R\bcpuQuota\x12\x1d\n" +
 	"\n" +
 	"cpu_period\x18\x03 \x01(\x04R\tcpuPeriod\x12,\n" +
-	"\x12memory_limit_bytes\x18\x04 \x01(\x03R\x10memoryLimitBytes\"\xd6\x03\n" +
+	"\x12memory_limit_bytes\x18\x04 \x01(\x03R\x10memoryLimitBytes\"\x94\x04\n" +
 	"\x0fContainerConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x18\n" +
@@ -2561,10 +2914,25 @@ const file_runtime_proto_rawDesc = "" +
 	"\tresources\x18\n" +
 	" \x01(\v2$.skiff.runtime.v1.ContainerResourcesR\tresources\x12\x10\n" +
 	"\x03tty\x18\v \x01(\bR\x03tty\x12\x14\n" +
-	"\x05stdin\x18\f \x01(\bR\x05stdin\x1a9\n" +
+	"\x05stdin\x18\f \x01(\bR\x05stdin\x12<\n" +
+	"\bsecurity\x18\r \x01(\v2 .skiff.runtime.v1.SecurityConfigR\bsecurity\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xee\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xce\x02\n" +
+	"\x0eSecurityConfig\x12#\n" +
+	"\vrun_as_user\x18\x01 \x01(\x03H\x00R\trunAsUser\x88\x01\x01\x12%\n" +
+	"\frun_as_group\x18\x02 \x01(\x03H\x01R\n" +
+	"runAsGroup\x88\x01\x01\x12%\n" +
+	"\x0frun_as_non_root\x18\x03 \x01(\bR\frunAsNonRoot\x12(\n" +
+	"\x10read_only_rootfs\x18\x04 \x01(\bR\x0ereadOnlyRootfs\x12\x17\n" +
+	"\acap_add\x18\x05 \x03(\tR\x06capAdd\x12\x19\n" +
+	"\bcap_drop\x18\x06 \x03(\tR\acapDrop\x12*\n" +
+	"\x11no_new_privileges\x18\a \x01(\bR\x0fnoNewPrivileges\x12\x1e\n" +
+	"\n" +
+	"privileged\x18\b \x01(\bR\n" +
+	"privilegedB\x0e\n" +
+	"\f_run_as_userB\x0f\n" +
+	"\r_run_as_group\"\xee\x04\n" +
 	"\x0fContainerStatus\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -2650,12 +3018,26 @@ const file_runtime_proto_rawDesc = "" +
 	"\x06stdout\x18\x01 \x01(\fH\x00R\x06stdout\x12\x18\n" +
 	"\x06stderr\x18\x02 \x01(\fH\x00R\x06stderr\x120\n" +
 	"\x04exit\x18\x03 \x01(\v2\x1a.skiff.runtime.v1.ExecExitH\x00R\x04exitB\x05\n" +
+	"\x03msg\"E\n" +
+	"\x10PortForwardStart\x12\x1d\n" +
+	"\n" +
+	"sandbox_id\x18\x01 \x01(\tR\tsandboxId\x12\x12\n" +
+	"\x04port\x18\x02 \x01(\x05R\x04port\"m\n" +
+	"\x12PortForwardRequest\x12:\n" +
+	"\x05start\x18\x01 \x01(\v2\".skiff.runtime.v1.PortForwardStartH\x00R\x05start\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04dataB\x05\n" +
+	"\x03msg\"u\n" +
+	"\x13PortForwardResponse\x12\x1e\n" +
+	"\tconnected\x18\x01 \x01(\bH\x00R\tconnected\x12\x14\n" +
+	"\x04data\x18\x02 \x01(\fH\x00R\x04data\x12!\n" +
+	"\vclose_write\x18\x03 \x01(\bH\x00R\n" +
+	"closeWriteB\x05\n" +
 	"\x03msg*\x83\x01\n" +
 	"\x0eContainerState\x12\x1b\n" +
 	"\x17CONTAINER_STATE_UNKNOWN\x10\x00\x12\x1b\n" +
 	"\x17CONTAINER_STATE_CREATED\x10\x01\x12\x1b\n" +
 	"\x17CONTAINER_STATE_RUNNING\x10\x02\x12\x1a\n" +
-	"\x16CONTAINER_STATE_EXITED\x10\x032\x8f\f\n" +
+	"\x16CONTAINER_STATE_EXITED\x10\x032\xef\f\n" +
 	"\aRuntime\x12T\n" +
 	"\tPullImage\x12\".skiff.runtime.v1.PullImageRequest\x1a#.skiff.runtime.v1.PullImageResponse\x12Z\n" +
 	"\vImageStatus\x12$.skiff.runtime.v1.ImageStatusRequest\x1a%.skiff.runtime.v1.ImageStatusResponse\x12W\n" +
@@ -2673,7 +3055,8 @@ const file_runtime_proto_rawDesc = "" +
 	"\x0fContainerStatus\x12(.skiff.runtime.v1.ContainerStatusRequest\x1a).skiff.runtime.v1.ContainerStatusResponse\x12c\n" +
 	"\x0eListContainers\x12'.skiff.runtime.v1.ListContainersRequest\x1a(.skiff.runtime.v1.ListContainersResponse\x12U\n" +
 	"\rContainerLogs\x12&.skiff.runtime.v1.ContainerLogsRequest\x1a\x1a.skiff.runtime.v1.LogChunk0\x01\x12I\n" +
-	"\x04Exec\x12\x1d.skiff.runtime.v1.ExecRequest\x1a\x1e.skiff.runtime.v1.ExecResponse(\x010\x01B0Z.github.com/skiffhq/skiff/sdk/runtime/runtimepbb\x06proto3"
+	"\x04Exec\x12\x1d.skiff.runtime.v1.ExecRequest\x1a\x1e.skiff.runtime.v1.ExecResponse(\x010\x01\x12^\n" +
+	"\vPortForward\x12$.skiff.runtime.v1.PortForwardRequest\x1a%.skiff.runtime.v1.PortForwardResponse(\x010\x01B0Z.github.com/skiffhq/skiff/sdk/runtime/runtimepbb\x06proto3"
 
 var (
 	file_runtime_proto_rawDescOnce sync.Once
@@ -2688,7 +3071,7 @@ func file_runtime_proto_rawDescGZIP() []byte {
 }
 
 var file_runtime_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
+var file_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
 var file_runtime_proto_goTypes = []any{
 	(ContainerState)(0),              // 0: skiff.runtime.v1.ContainerState
 	(*Image)(nil),                    // 1: skiff.runtime.v1.Image
@@ -2713,100 +3096,108 @@ var file_runtime_proto_goTypes = []any{
 	(*Mount)(nil),                    // 20: skiff.runtime.v1.Mount
 	(*ContainerResources)(nil),       // 21: skiff.runtime.v1.ContainerResources
 	(*ContainerConfig)(nil),          // 22: skiff.runtime.v1.ContainerConfig
-	(*ContainerStatus)(nil),          // 23: skiff.runtime.v1.ContainerStatus
-	(*CreateContainerRequest)(nil),   // 24: skiff.runtime.v1.CreateContainerRequest
-	(*CreateContainerResponse)(nil),  // 25: skiff.runtime.v1.CreateContainerResponse
-	(*StartContainerRequest)(nil),    // 26: skiff.runtime.v1.StartContainerRequest
-	(*StartContainerResponse)(nil),   // 27: skiff.runtime.v1.StartContainerResponse
-	(*StopContainerRequest)(nil),     // 28: skiff.runtime.v1.StopContainerRequest
-	(*StopContainerResponse)(nil),    // 29: skiff.runtime.v1.StopContainerResponse
-	(*RemoveContainerRequest)(nil),   // 30: skiff.runtime.v1.RemoveContainerRequest
-	(*RemoveContainerResponse)(nil),  // 31: skiff.runtime.v1.RemoveContainerResponse
-	(*ContainerStatusRequest)(nil),   // 32: skiff.runtime.v1.ContainerStatusRequest
-	(*ContainerStatusResponse)(nil),  // 33: skiff.runtime.v1.ContainerStatusResponse
-	(*ListContainersRequest)(nil),    // 34: skiff.runtime.v1.ListContainersRequest
-	(*ListContainersResponse)(nil),   // 35: skiff.runtime.v1.ListContainersResponse
-	(*ContainerLogsRequest)(nil),     // 36: skiff.runtime.v1.ContainerLogsRequest
-	(*LogChunk)(nil),                 // 37: skiff.runtime.v1.LogChunk
-	(*TermSize)(nil),                 // 38: skiff.runtime.v1.TermSize
-	(*ExecStart)(nil),                // 39: skiff.runtime.v1.ExecStart
-	(*ExecRequest)(nil),              // 40: skiff.runtime.v1.ExecRequest
-	(*ExecExit)(nil),                 // 41: skiff.runtime.v1.ExecExit
-	(*ExecResponse)(nil),             // 42: skiff.runtime.v1.ExecResponse
-	nil,                              // 43: skiff.runtime.v1.SandboxConfig.LabelsEntry
-	nil,                              // 44: skiff.runtime.v1.Sandbox.LabelsEntry
-	nil,                              // 45: skiff.runtime.v1.ListSandboxesRequest.LabelsEntry
-	nil,                              // 46: skiff.runtime.v1.ContainerConfig.LabelsEntry
-	nil,                              // 47: skiff.runtime.v1.ContainerStatus.LabelsEntry
-	nil,                              // 48: skiff.runtime.v1.ListContainersRequest.LabelsEntry
-	(*timestamppb.Timestamp)(nil),    // 49: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 50: google.protobuf.Duration
+	(*SecurityConfig)(nil),           // 23: skiff.runtime.v1.SecurityConfig
+	(*ContainerStatus)(nil),          // 24: skiff.runtime.v1.ContainerStatus
+	(*CreateContainerRequest)(nil),   // 25: skiff.runtime.v1.CreateContainerRequest
+	(*CreateContainerResponse)(nil),  // 26: skiff.runtime.v1.CreateContainerResponse
+	(*StartContainerRequest)(nil),    // 27: skiff.runtime.v1.StartContainerRequest
+	(*StartContainerResponse)(nil),   // 28: skiff.runtime.v1.StartContainerResponse
+	(*StopContainerRequest)(nil),     // 29: skiff.runtime.v1.StopContainerRequest
+	(*StopContainerResponse)(nil),    // 30: skiff.runtime.v1.StopContainerResponse
+	(*RemoveContainerRequest)(nil),   // 31: skiff.runtime.v1.RemoveContainerRequest
+	(*RemoveContainerResponse)(nil),  // 32: skiff.runtime.v1.RemoveContainerResponse
+	(*ContainerStatusRequest)(nil),   // 33: skiff.runtime.v1.ContainerStatusRequest
+	(*ContainerStatusResponse)(nil),  // 34: skiff.runtime.v1.ContainerStatusResponse
+	(*ListContainersRequest)(nil),    // 35: skiff.runtime.v1.ListContainersRequest
+	(*ListContainersResponse)(nil),   // 36: skiff.runtime.v1.ListContainersResponse
+	(*ContainerLogsRequest)(nil),     // 37: skiff.runtime.v1.ContainerLogsRequest
+	(*LogChunk)(nil),                 // 38: skiff.runtime.v1.LogChunk
+	(*TermSize)(nil),                 // 39: skiff.runtime.v1.TermSize
+	(*ExecStart)(nil),                // 40: skiff.runtime.v1.ExecStart
+	(*ExecRequest)(nil),              // 41: skiff.runtime.v1.ExecRequest
+	(*ExecExit)(nil),                 // 42: skiff.runtime.v1.ExecExit
+	(*ExecResponse)(nil),             // 43: skiff.runtime.v1.ExecResponse
+	(*PortForwardStart)(nil),         // 44: skiff.runtime.v1.PortForwardStart
+	(*PortForwardRequest)(nil),       // 45: skiff.runtime.v1.PortForwardRequest
+	(*PortForwardResponse)(nil),      // 46: skiff.runtime.v1.PortForwardResponse
+	nil,                              // 47: skiff.runtime.v1.SandboxConfig.LabelsEntry
+	nil,                              // 48: skiff.runtime.v1.Sandbox.LabelsEntry
+	nil,                              // 49: skiff.runtime.v1.ListSandboxesRequest.LabelsEntry
+	nil,                              // 50: skiff.runtime.v1.ContainerConfig.LabelsEntry
+	nil,                              // 51: skiff.runtime.v1.ContainerStatus.LabelsEntry
+	nil,                              // 52: skiff.runtime.v1.ListContainersRequest.LabelsEntry
+	(*timestamppb.Timestamp)(nil),    // 53: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 54: google.protobuf.Duration
 }
 var file_runtime_proto_depIdxs = []int32{
 	1,  // 0: skiff.runtime.v1.PullImageResponse.image:type_name -> skiff.runtime.v1.Image
 	1,  // 1: skiff.runtime.v1.ImageStatusResponse.image:type_name -> skiff.runtime.v1.Image
 	1,  // 2: skiff.runtime.v1.ListImagesResponse.images:type_name -> skiff.runtime.v1.Image
 	1,  // 3: skiff.runtime.v1.ImportImagesResponse.images:type_name -> skiff.runtime.v1.Image
-	43, // 4: skiff.runtime.v1.SandboxConfig.labels:type_name -> skiff.runtime.v1.SandboxConfig.LabelsEntry
-	44, // 5: skiff.runtime.v1.Sandbox.labels:type_name -> skiff.runtime.v1.Sandbox.LabelsEntry
-	49, // 6: skiff.runtime.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
+	47, // 4: skiff.runtime.v1.SandboxConfig.labels:type_name -> skiff.runtime.v1.SandboxConfig.LabelsEntry
+	48, // 5: skiff.runtime.v1.Sandbox.labels:type_name -> skiff.runtime.v1.Sandbox.LabelsEntry
+	53, // 6: skiff.runtime.v1.Sandbox.created_at:type_name -> google.protobuf.Timestamp
 	10, // 7: skiff.runtime.v1.RunPodSandboxRequest.config:type_name -> skiff.runtime.v1.SandboxConfig
-	45, // 8: skiff.runtime.v1.ListSandboxesRequest.labels:type_name -> skiff.runtime.v1.ListSandboxesRequest.LabelsEntry
+	49, // 8: skiff.runtime.v1.ListSandboxesRequest.labels:type_name -> skiff.runtime.v1.ListSandboxesRequest.LabelsEntry
 	11, // 9: skiff.runtime.v1.ListSandboxesResponse.sandboxes:type_name -> skiff.runtime.v1.Sandbox
-	46, // 10: skiff.runtime.v1.ContainerConfig.labels:type_name -> skiff.runtime.v1.ContainerConfig.LabelsEntry
+	50, // 10: skiff.runtime.v1.ContainerConfig.labels:type_name -> skiff.runtime.v1.ContainerConfig.LabelsEntry
 	20, // 11: skiff.runtime.v1.ContainerConfig.mounts:type_name -> skiff.runtime.v1.Mount
 	21, // 12: skiff.runtime.v1.ContainerConfig.resources:type_name -> skiff.runtime.v1.ContainerResources
-	47, // 13: skiff.runtime.v1.ContainerStatus.labels:type_name -> skiff.runtime.v1.ContainerStatus.LabelsEntry
-	0,  // 14: skiff.runtime.v1.ContainerStatus.state:type_name -> skiff.runtime.v1.ContainerState
-	49, // 15: skiff.runtime.v1.ContainerStatus.created_at:type_name -> google.protobuf.Timestamp
-	49, // 16: skiff.runtime.v1.ContainerStatus.started_at:type_name -> google.protobuf.Timestamp
-	49, // 17: skiff.runtime.v1.ContainerStatus.finished_at:type_name -> google.protobuf.Timestamp
-	22, // 18: skiff.runtime.v1.CreateContainerRequest.config:type_name -> skiff.runtime.v1.ContainerConfig
-	50, // 19: skiff.runtime.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
-	23, // 20: skiff.runtime.v1.ContainerStatusResponse.status:type_name -> skiff.runtime.v1.ContainerStatus
-	48, // 21: skiff.runtime.v1.ListContainersRequest.labels:type_name -> skiff.runtime.v1.ListContainersRequest.LabelsEntry
-	23, // 22: skiff.runtime.v1.ListContainersResponse.containers:type_name -> skiff.runtime.v1.ContainerStatus
-	38, // 23: skiff.runtime.v1.ExecStart.initial_size:type_name -> skiff.runtime.v1.TermSize
-	39, // 24: skiff.runtime.v1.ExecRequest.start:type_name -> skiff.runtime.v1.ExecStart
-	38, // 25: skiff.runtime.v1.ExecRequest.resize:type_name -> skiff.runtime.v1.TermSize
-	41, // 26: skiff.runtime.v1.ExecResponse.exit:type_name -> skiff.runtime.v1.ExecExit
-	2,  // 27: skiff.runtime.v1.Runtime.PullImage:input_type -> skiff.runtime.v1.PullImageRequest
-	4,  // 28: skiff.runtime.v1.Runtime.ImageStatus:input_type -> skiff.runtime.v1.ImageStatusRequest
-	6,  // 29: skiff.runtime.v1.Runtime.ListImages:input_type -> skiff.runtime.v1.ListImagesRequest
-	8,  // 30: skiff.runtime.v1.Runtime.ImportImages:input_type -> skiff.runtime.v1.ImportImagesRequest
-	12, // 31: skiff.runtime.v1.Runtime.RunPodSandbox:input_type -> skiff.runtime.v1.RunPodSandboxRequest
-	14, // 32: skiff.runtime.v1.Runtime.StopPodSandbox:input_type -> skiff.runtime.v1.StopPodSandboxRequest
-	16, // 33: skiff.runtime.v1.Runtime.RemovePodSandbox:input_type -> skiff.runtime.v1.RemovePodSandboxRequest
-	18, // 34: skiff.runtime.v1.Runtime.ListSandboxes:input_type -> skiff.runtime.v1.ListSandboxesRequest
-	24, // 35: skiff.runtime.v1.Runtime.CreateContainer:input_type -> skiff.runtime.v1.CreateContainerRequest
-	26, // 36: skiff.runtime.v1.Runtime.StartContainer:input_type -> skiff.runtime.v1.StartContainerRequest
-	28, // 37: skiff.runtime.v1.Runtime.StopContainer:input_type -> skiff.runtime.v1.StopContainerRequest
-	30, // 38: skiff.runtime.v1.Runtime.RemoveContainer:input_type -> skiff.runtime.v1.RemoveContainerRequest
-	32, // 39: skiff.runtime.v1.Runtime.ContainerStatus:input_type -> skiff.runtime.v1.ContainerStatusRequest
-	34, // 40: skiff.runtime.v1.Runtime.ListContainers:input_type -> skiff.runtime.v1.ListContainersRequest
-	36, // 41: skiff.runtime.v1.Runtime.ContainerLogs:input_type -> skiff.runtime.v1.ContainerLogsRequest
-	40, // 42: skiff.runtime.v1.Runtime.Exec:input_type -> skiff.runtime.v1.ExecRequest
-	3,  // 43: skiff.runtime.v1.Runtime.PullImage:output_type -> skiff.runtime.v1.PullImageResponse
-	5,  // 44: skiff.runtime.v1.Runtime.ImageStatus:output_type -> skiff.runtime.v1.ImageStatusResponse
-	7,  // 45: skiff.runtime.v1.Runtime.ListImages:output_type -> skiff.runtime.v1.ListImagesResponse
-	9,  // 46: skiff.runtime.v1.Runtime.ImportImages:output_type -> skiff.runtime.v1.ImportImagesResponse
-	13, // 47: skiff.runtime.v1.Runtime.RunPodSandbox:output_type -> skiff.runtime.v1.RunPodSandboxResponse
-	15, // 48: skiff.runtime.v1.Runtime.StopPodSandbox:output_type -> skiff.runtime.v1.StopPodSandboxResponse
-	17, // 49: skiff.runtime.v1.Runtime.RemovePodSandbox:output_type -> skiff.runtime.v1.RemovePodSandboxResponse
-	19, // 50: skiff.runtime.v1.Runtime.ListSandboxes:output_type -> skiff.runtime.v1.ListSandboxesResponse
-	25, // 51: skiff.runtime.v1.Runtime.CreateContainer:output_type -> skiff.runtime.v1.CreateContainerResponse
-	27, // 52: skiff.runtime.v1.Runtime.StartContainer:output_type -> skiff.runtime.v1.StartContainerResponse
-	29, // 53: skiff.runtime.v1.Runtime.StopContainer:output_type -> skiff.runtime.v1.StopContainerResponse
-	31, // 54: skiff.runtime.v1.Runtime.RemoveContainer:output_type -> skiff.runtime.v1.RemoveContainerResponse
-	33, // 55: skiff.runtime.v1.Runtime.ContainerStatus:output_type -> skiff.runtime.v1.ContainerStatusResponse
-	35, // 56: skiff.runtime.v1.Runtime.ListContainers:output_type -> skiff.runtime.v1.ListContainersResponse
-	37, // 57: skiff.runtime.v1.Runtime.ContainerLogs:output_type -> skiff.runtime.v1.LogChunk
-	42, // 58: skiff.runtime.v1.Runtime.Exec:output_type -> skiff.runtime.v1.ExecResponse
-	43, // [43:59] is the sub-list for method output_type
-	27, // [27:43] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	23, // 13: skiff.runtime.v1.ContainerConfig.security:type_name -> skiff.runtime.v1.SecurityConfig
+	51, // 14: skiff.runtime.v1.ContainerStatus.labels:type_name -> skiff.runtime.v1.ContainerStatus.LabelsEntry
+	0,  // 15: skiff.runtime.v1.ContainerStatus.state:type_name -> skiff.runtime.v1.ContainerState
+	53, // 16: skiff.runtime.v1.ContainerStatus.created_at:type_name -> google.protobuf.Timestamp
+	53, // 17: skiff.runtime.v1.ContainerStatus.started_at:type_name -> google.protobuf.Timestamp
+	53, // 18: skiff.runtime.v1.ContainerStatus.finished_at:type_name -> google.protobuf.Timestamp
+	22, // 19: skiff.runtime.v1.CreateContainerRequest.config:type_name -> skiff.runtime.v1.ContainerConfig
+	54, // 20: skiff.runtime.v1.StopContainerRequest.timeout:type_name -> google.protobuf.Duration
+	24, // 21: skiff.runtime.v1.ContainerStatusResponse.status:type_name -> skiff.runtime.v1.ContainerStatus
+	52, // 22: skiff.runtime.v1.ListContainersRequest.labels:type_name -> skiff.runtime.v1.ListContainersRequest.LabelsEntry
+	24, // 23: skiff.runtime.v1.ListContainersResponse.containers:type_name -> skiff.runtime.v1.ContainerStatus
+	39, // 24: skiff.runtime.v1.ExecStart.initial_size:type_name -> skiff.runtime.v1.TermSize
+	40, // 25: skiff.runtime.v1.ExecRequest.start:type_name -> skiff.runtime.v1.ExecStart
+	39, // 26: skiff.runtime.v1.ExecRequest.resize:type_name -> skiff.runtime.v1.TermSize
+	42, // 27: skiff.runtime.v1.ExecResponse.exit:type_name -> skiff.runtime.v1.ExecExit
+	44, // 28: skiff.runtime.v1.PortForwardRequest.start:type_name -> skiff.runtime.v1.PortForwardStart
+	2,  // 29: skiff.runtime.v1.Runtime.PullImage:input_type -> skiff.runtime.v1.PullImageRequest
+	4,  // 30: skiff.runtime.v1.Runtime.ImageStatus:input_type -> skiff.runtime.v1.ImageStatusRequest
+	6,  // 31: skiff.runtime.v1.Runtime.ListImages:input_type -> skiff.runtime.v1.ListImagesRequest
+	8,  // 32: skiff.runtime.v1.Runtime.ImportImages:input_type -> skiff.runtime.v1.ImportImagesRequest
+	12, // 33: skiff.runtime.v1.Runtime.RunPodSandbox:input_type -> skiff.runtime.v1.RunPodSandboxRequest
+	14, // 34: skiff.runtime.v1.Runtime.StopPodSandbox:input_type -> skiff.runtime.v1.StopPodSandboxRequest
+	16, // 35: skiff.runtime.v1.Runtime.RemovePodSandbox:input_type -> skiff.runtime.v1.RemovePodSandboxRequest
+	18, // 36: skiff.runtime.v1.Runtime.ListSandboxes:input_type -> skiff.runtime.v1.ListSandboxesRequest
+	25, // 37: skiff.runtime.v1.Runtime.CreateContainer:input_type -> skiff.runtime.v1.CreateContainerRequest
+	27, // 38: skiff.runtime.v1.Runtime.StartContainer:input_type -> skiff.runtime.v1.StartContainerRequest
+	29, // 39: skiff.runtime.v1.Runtime.StopContainer:input_type -> skiff.runtime.v1.StopContainerRequest
+	31, // 40: skiff.runtime.v1.Runtime.RemoveContainer:input_type -> skiff.runtime.v1.RemoveContainerRequest
+	33, // 41: skiff.runtime.v1.Runtime.ContainerStatus:input_type -> skiff.runtime.v1.ContainerStatusRequest
+	35, // 42: skiff.runtime.v1.Runtime.ListContainers:input_type -> skiff.runtime.v1.ListContainersRequest
+	37, // 43: skiff.runtime.v1.Runtime.ContainerLogs:input_type -> skiff.runtime.v1.ContainerLogsRequest
+	41, // 44: skiff.runtime.v1.Runtime.Exec:input_type -> skiff.runtime.v1.ExecRequest
+	45, // 45: skiff.runtime.v1.Runtime.PortForward:input_type -> skiff.runtime.v1.PortForwardRequest
+	3,  // 46: skiff.runtime.v1.Runtime.PullImage:output_type -> skiff.runtime.v1.PullImageResponse
+	5,  // 47: skiff.runtime.v1.Runtime.ImageStatus:output_type -> skiff.runtime.v1.ImageStatusResponse
+	7,  // 48: skiff.runtime.v1.Runtime.ListImages:output_type -> skiff.runtime.v1.ListImagesResponse
+	9,  // 49: skiff.runtime.v1.Runtime.ImportImages:output_type -> skiff.runtime.v1.ImportImagesResponse
+	13, // 50: skiff.runtime.v1.Runtime.RunPodSandbox:output_type -> skiff.runtime.v1.RunPodSandboxResponse
+	15, // 51: skiff.runtime.v1.Runtime.StopPodSandbox:output_type -> skiff.runtime.v1.StopPodSandboxResponse
+	17, // 52: skiff.runtime.v1.Runtime.RemovePodSandbox:output_type -> skiff.runtime.v1.RemovePodSandboxResponse
+	19, // 53: skiff.runtime.v1.Runtime.ListSandboxes:output_type -> skiff.runtime.v1.ListSandboxesResponse
+	26, // 54: skiff.runtime.v1.Runtime.CreateContainer:output_type -> skiff.runtime.v1.CreateContainerResponse
+	28, // 55: skiff.runtime.v1.Runtime.StartContainer:output_type -> skiff.runtime.v1.StartContainerResponse
+	30, // 56: skiff.runtime.v1.Runtime.StopContainer:output_type -> skiff.runtime.v1.StopContainerResponse
+	32, // 57: skiff.runtime.v1.Runtime.RemoveContainer:output_type -> skiff.runtime.v1.RemoveContainerResponse
+	34, // 58: skiff.runtime.v1.Runtime.ContainerStatus:output_type -> skiff.runtime.v1.ContainerStatusResponse
+	36, // 59: skiff.runtime.v1.Runtime.ListContainers:output_type -> skiff.runtime.v1.ListContainersResponse
+	38, // 60: skiff.runtime.v1.Runtime.ContainerLogs:output_type -> skiff.runtime.v1.LogChunk
+	43, // 61: skiff.runtime.v1.Runtime.Exec:output_type -> skiff.runtime.v1.ExecResponse
+	46, // 62: skiff.runtime.v1.Runtime.PortForward:output_type -> skiff.runtime.v1.PortForwardResponse
+	46, // [46:63] is the sub-list for method output_type
+	29, // [29:46] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_runtime_proto_init() }
@@ -2814,16 +3205,26 @@ func file_runtime_proto_init() {
 	if File_runtime_proto != nil {
 		return
 	}
-	file_runtime_proto_msgTypes[39].OneofWrappers = []any{
+	file_runtime_proto_msgTypes[22].OneofWrappers = []any{}
+	file_runtime_proto_msgTypes[40].OneofWrappers = []any{
 		(*ExecRequest_Start)(nil),
 		(*ExecRequest_Stdin)(nil),
 		(*ExecRequest_StdinClose)(nil),
 		(*ExecRequest_Resize)(nil),
 	}
-	file_runtime_proto_msgTypes[41].OneofWrappers = []any{
+	file_runtime_proto_msgTypes[42].OneofWrappers = []any{
 		(*ExecResponse_Stdout)(nil),
 		(*ExecResponse_Stderr)(nil),
 		(*ExecResponse_Exit)(nil),
+	}
+	file_runtime_proto_msgTypes[44].OneofWrappers = []any{
+		(*PortForwardRequest_Start)(nil),
+		(*PortForwardRequest_Data)(nil),
+	}
+	file_runtime_proto_msgTypes[45].OneofWrappers = []any{
+		(*PortForwardResponse_Connected)(nil),
+		(*PortForwardResponse_Data)(nil),
+		(*PortForwardResponse_CloseWrite)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2831,7 +3232,7 @@ func file_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_runtime_proto_rawDesc), len(file_runtime_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   48,
+			NumMessages:   52,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -5,7 +5,8 @@
 // source: runtime.proto
 
 // skiff.runtime.v1 is the wire form of the runtime contract
-// (sdk/runtime/runtime.go): images, pod sandboxes, containers, logs and exec.
+// (sdk/runtime/runtime.go): images, pod sandboxes, containers, logs, exec
+// and port-forward.
 // The Go interface is the contract; this file only carries it. Errors travel
 // as gRPC statuses built by base.ToStatus, so sentinels survive the wire.
 
@@ -40,6 +41,7 @@ const (
 	Runtime_ListContainers_FullMethodName   = "/skiff.runtime.v1.Runtime/ListContainers"
 	Runtime_ContainerLogs_FullMethodName    = "/skiff.runtime.v1.Runtime/ContainerLogs"
 	Runtime_Exec_FullMethodName             = "/skiff.runtime.v1.Runtime/Exec"
+	Runtime_PortForward_FullMethodName      = "/skiff.runtime.v1.Runtime/PortForward"
 )
 
 // RuntimeClient is the client API for Runtime service.
@@ -62,6 +64,7 @@ type RuntimeClient interface {
 	ListContainers(ctx context.Context, in *ListContainersRequest, opts ...grpc.CallOption) (*ListContainersResponse, error)
 	ContainerLogs(ctx context.Context, in *ContainerLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LogChunk], error)
 	Exec(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ExecRequest, ExecResponse], error)
+	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse], error)
 }
 
 type runtimeClient struct {
@@ -247,6 +250,19 @@ func (c *runtimeClient) Exec(ctx context.Context, opts ...grpc.CallOption) (grpc
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Runtime_ExecClient = grpc.BidiStreamingClient[ExecRequest, ExecResponse]
 
+func (c *runtimeClient) PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[3], Runtime_PortForward_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PortForwardRequest, PortForwardResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_PortForwardClient = grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse]
+
 // RuntimeServer is the server API for Runtime service.
 // All implementations must embed UnimplementedRuntimeServer
 // for forward compatibility.
@@ -267,6 +283,7 @@ type RuntimeServer interface {
 	ListContainers(context.Context, *ListContainersRequest) (*ListContainersResponse, error)
 	ContainerLogs(*ContainerLogsRequest, grpc.ServerStreamingServer[LogChunk]) error
 	Exec(grpc.BidiStreamingServer[ExecRequest, ExecResponse]) error
+	PortForward(grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]) error
 	mustEmbedUnimplementedRuntimeServer()
 }
 
@@ -324,6 +341,9 @@ func (UnimplementedRuntimeServer) ContainerLogs(*ContainerLogsRequest, grpc.Serv
 }
 func (UnimplementedRuntimeServer) Exec(grpc.BidiStreamingServer[ExecRequest, ExecResponse]) error {
 	return status.Error(codes.Unimplemented, "method Exec not implemented")
+}
+func (UnimplementedRuntimeServer) PortForward(grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]) error {
+	return status.Error(codes.Unimplemented, "method PortForward not implemented")
 }
 func (UnimplementedRuntimeServer) mustEmbedUnimplementedRuntimeServer() {}
 func (UnimplementedRuntimeServer) testEmbeddedByValue()                 {}
@@ -605,6 +625,13 @@ func _Runtime_Exec_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Runtime_ExecServer = grpc.BidiStreamingServer[ExecRequest, ExecResponse]
 
+func _Runtime_PortForward_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(RuntimeServer).PortForward(&grpc.GenericServerStream[PortForwardRequest, PortForwardResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_PortForwardServer = grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]
+
 // Runtime_ServiceDesc is the grpc.ServiceDesc for Runtime service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -679,6 +706,12 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Exec",
 			Handler:       _Runtime_Exec_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "PortForward",
+			Handler:       _Runtime_PortForward_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

@@ -1,0 +1,138 @@
+package e2e
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The chapter's nginx-probe.yaml, with busybox httpd in place of nginx:
+// a startup probe (exec), a readiness and a liveness probe (httpGet).
+func probePod(name string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  containers:
+  - name: web
+    image: %s
+    command: ["sh", "-c", "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www"]
+    ports:
+    - containerPort: 80
+    startupProbe:
+      exec:
+        command: ["cat", "/www/index.html"]
+      failureThreshold: 30
+      periodSeconds: 1
+    readinessProbe:
+      httpGet:
+        path: /index.html
+        port: 80
+      initialDelaySeconds: 1
+      periodSeconds: 1
+    livenessProbe:
+      httpGet:
+        path: /index.html
+        port: 80
+      initialDelaySeconds: 1
+      periodSeconds: 3
+  restartPolicy: Always
+`, name, testImage)
+}
+
+// READY goes 0/1 -> 1/1; deleting index.html fails the liveness probe, the
+// container is restarted within periodSeconds x failureThreshold + one
+// period, and it becomes ready again.
+func TestChapterProbeScenario(t *testing.T) {
+	c := startCluster(t)
+	c.apply(probePod("nginx"))
+	sawUnready := false
+	c.waitFor("READY 1/1", 60*time.Second, func() (bool, string) {
+		out, _, _ := c.ctl("get", "pod", "nginx", "--no-headers")
+		if regexp.MustCompile(`nginx\s+0/1\s+Running`).MatchString(out) {
+			sawUnready = true
+		}
+		return regexp.MustCompile(`nginx\s+1/1\s+Running\s+0\s`).MatchString(out), out
+	})
+	if !sawUnready {
+		t.Log("the pod was ready at the first look (probes passed before the first poll)")
+	}
+
+	start := time.Now()
+	c.mustCtl("exec", "nginx", "--", "rm", "-f", "/www/index.html")
+	c.waitFor("liveness restart", 30*time.Second, func() (bool, string) {
+		out, _, _ := c.ctl("get", "pod", "nginx", "--no-headers")
+		return regexp.MustCompile(`nginx\s+\d/1\s+Running\s+1 `).MatchString(out), out
+	})
+	detected := time.Since(start)
+	// periodSeconds 3 x failureThreshold 3 + one period, plus a second for
+	// the poll above.
+	if limit := 13 * time.Second; detected > limit {
+		t.Errorf("liveness failure took %v to restart the container, more than %v", detected, limit)
+	}
+	t.Logf("liveness failure detected and the container restarted after %v", detected)
+	c.waitFor("ready again", 30*time.Second, func() (bool, string) {
+		out, _, _ := c.ctl("get", "pod", "nginx", "--no-headers")
+		return regexp.MustCompile(`nginx\s+1/1\s+Running\s+1 `).MatchString(out), out
+	})
+	desc := c.describe("nginx")
+	for _, want := range []string{"Liveness probe failed: HTTP probe failed with statuscode: 404", "Container web failed liveness probe, will be restarted"} {
+		if !strings.Contains(desc, want) {
+			t.Errorf("describe lacks %q:\n%s", want, desc)
+		}
+	}
+}
+
+// Readiness flips READY without restarting; a tcpSocket liveness probe on a
+// closed port restarts the container.
+func TestReadinessFlipsAndTCPLiveness(t *testing.T) {
+	c := startCluster(t)
+	c.apply(fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: flip
+spec:
+  containers:
+  - name: app
+    image: %[1]s
+    command: ["sleep", "3600"]
+    readinessProbe:
+      exec:
+        command: ["test", "-f", "/tmp/ready"]
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: tcp
+spec:
+  containers:
+  - name: app
+    image: %[1]s
+    command: ["sleep", "3600"]
+    livenessProbe:
+      tcpSocket:
+        port: 9999
+      periodSeconds: 1
+      failureThreshold: 2
+`, testImage))
+	ready := func(want string) {
+		t.Helper()
+		c.waitFor("flip READY "+want, 30*time.Second, func() (bool, string) {
+			out, _, _ := c.ctl("get", "pod", "flip", "--no-headers")
+			return regexp.MustCompile(`flip\s+` + want + `\s+Running\s+0\s`).MatchString(out), out
+		})
+	}
+	ready("0/1")
+	c.mustCtl("exec", "flip", "--", "touch", "/tmp/ready")
+	ready("1/1")
+	c.mustCtl("exec", "flip", "--", "rm", "/tmp/ready")
+	ready("0/1")
+	c.waitFor("tcp liveness restarts", 60*time.Second, func() (bool, string) {
+		restarts := c.jsonpath("pod/tcp", "{.status.containerStatuses[0].restartCount}")
+		return restarts != "" && restarts != "0", restarts
+	})
+}
