@@ -136,6 +136,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.setupNetwork(ctx, node); err != nil {
 		return err
 	}
+	a.postStatus(ctx, port) // Ready now that pods can get a network
 	go a.heartbeat(ctx, port)
 	go a.gcOrphans(ctx)
 	go a.watchProbeResults(ctx)

@@ -73,11 +73,13 @@ func (a *Agent) nodeObject(port int) *corev1.Node {
 	return &corev1.Node{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
 		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels},
-		Status:     a.nodeStatus(port),
+		Status:     a.nodeStatus(port, false),
 	}
 }
 
-func (a *Agent) nodeStatus(port int) corev1.NodeStatus {
+// nodeStatus is the node's status; ready is false until the pod network is
+// set up, so no pod is scheduled to a node that cannot run it.
+func (a *Agent) nodeStatus(port int, ready bool) corev1.NodeStatus {
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(goruntime.NumCPU()), resource.DecimalSI),
 		corev1.ResourceMemory: *resource.NewQuantity(memTotal(), resource.BinarySI),
@@ -88,10 +90,7 @@ func (a *Agent) nodeStatus(port int) corev1.NodeStatus {
 		Capacity:    capacity,
 		Allocatable: capacity,
 		Phase:       corev1.NodeRunning,
-		Conditions: []corev1.NodeCondition{{
-			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
-			Message: "skiff agent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now,
-		}},
+		Conditions: []corev1.NodeCondition{readyCondition(ready, now)},
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: a.cfg.NodeIP},
 			{Type: corev1.NodeHostName, Address: a.cfg.NodeName},
@@ -106,6 +105,15 @@ func (a *Agent) nodeStatus(port int) corev1.NodeStatus {
 			ContainerRuntimeVersion: "containerd",
 		},
 	}
+}
+
+func readyCondition(ready bool, now metav1.Time) corev1.NodeCondition {
+	if !ready {
+		return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "KubeletNotReady",
+			Message: "pod network is not set up yet", LastHeartbeatTime: now, LastTransitionTime: now}
+	}
+	return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
+		Message: "skiff agent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now}
 }
 
 // heartbeat refreshes the node's Ready condition and the plugin report.
@@ -128,19 +136,21 @@ func (a *Agent) heartbeat(ctx context.Context, port int) {
 }
 
 func (a *Agent) postStatus(ctx context.Context, port int) {
-	var node corev1.Node
-	if err := a.cfg.Client.Get(ctx, api.Nodes, "", a.cfg.NodeName, &node); err != nil {
-		a.log.Warn("heartbeat: get node", "error", err)
-		return
-	}
-	st := a.nodeStatus(port)
-	for _, old := range node.Status.Conditions {
-		if old.Type == corev1.NodeReady && old.Status == corev1.ConditionTrue {
-			st.Conditions[0].LastTransitionTime = old.LastTransitionTime
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var node corev1.Node
+		if err := a.cfg.Client.Get(ctx, api.Nodes, "", a.cfg.NodeName, &node); err != nil {
+			return err
 		}
-	}
-	node.Status = st
-	if err := a.cfg.Client.Update(ctx, api.Nodes, "", &node, "status"); err != nil {
+		st := a.nodeStatus(port, true)
+		for _, old := range node.Status.Conditions {
+			if old.Type == corev1.NodeReady && old.Status == corev1.ConditionTrue {
+				st.Conditions[0].LastTransitionTime = old.LastTransitionTime
+			}
+		}
+		node.Status = st
+		return a.cfg.Client.Update(ctx, api.Nodes, "", &node, "status")
+	})
+	if err != nil && ctx.Err() == nil {
 		a.log.Warn("heartbeat: update node status", "error", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -45,8 +46,9 @@ type Scheduling struct {
 }
 
 const (
-	batchSize     = 256
-	retryInterval = 5 * time.Second
+	bindConcurrency = 16
+	batchSize       = 256
+	retryInterval   = 5 * time.Second
 )
 
 // Run runs until ctx ends.
@@ -238,13 +240,20 @@ func (s *Scheduling) scheduleBatch(ctx context.Context, sched scheduler.Schedule
 		s.Log.Warn("schedule failed", "error", err, "pods", len(pods), "decisions", len(decisions))
 		return
 	}
+	// Each decision is its own API write; send them concurrently.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(bindConcurrency)
 	for i, d := range decisions {
-		if d.NodeName != "" {
-			s.bind(ctx, pods[i], d.NodeName)
-		} else {
-			s.markUnschedulable(ctx, pods[i], d.Reason)
-		}
+		g.Go(func() error {
+			if d.NodeName != "" {
+				s.bind(gctx, pods[i], d.NodeName)
+			} else {
+				s.markUnschedulable(gctx, pods[i], d.Reason)
+			}
+			return nil
+		})
 	}
+	_ = g.Wait()
 }
 
 func (s *Scheduling) bind(ctx context.Context, pod *corev1.Pod, node string) {

@@ -120,15 +120,27 @@ func (h *Host) Start(ctx context.Context, specs []Spec) error {
 	if err := os.MkdirAll(h.logDir, 0o755); err != nil {
 		return fmt.Errorf("plugin log dir %s: %w", h.logDir, err)
 	}
-	for _, spec := range specs {
-		sp := &supervised{spec: spec}
-		if err := h.launch(ctx, sp); err != nil {
-			h.Stop()
-			return err
-		}
-		h.mu.Lock()
-		h.plugins[spec.Kind] = sp
-		h.mu.Unlock()
+	// Launch in parallel: each start is a process exec plus a handshake.
+	sps := make([]*supervised, len(specs))
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		sps[i] = &supervised{spec: spec}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = h.launch(ctx, sps[i])
+		}()
+	}
+	wg.Wait()
+	h.mu.Lock()
+	for _, sp := range sps {
+		h.plugins[sp.spec.Kind] = sp
+	}
+	h.mu.Unlock()
+	if err := errors.Join(errs...); err != nil {
+		h.Stop()
+		return err
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	h.stop = cancel

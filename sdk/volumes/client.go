@@ -35,6 +35,14 @@ func (c *client) Prepare(ctx context.Context, pod Pod) ([]Mounted, error) {
 	return mountedFromProto(resp.GetMounted()), nil
 }
 
+func (c *client) PrepareSubPath(ctx context.Context, sp SubPath) (string, error) {
+	resp, err := c.c.PrepareSubPath(ctx, &volumespb.PrepareSubPathRequest{SubPath: subPathToProto(sp)})
+	if err != nil {
+		return "", base.FromStatus(err)
+	}
+	return resp.GetHostPath(), nil
+}
+
 func (c *client) Teardown(ctx context.Context, podUID string) error {
 	_, err := c.c.Teardown(ctx, &volumespb.TeardownRequest{PodUid: podUID})
 	return base.FromStatus(err)

@@ -36,6 +36,9 @@ func volumeToProto(v Volume) *volumespb.Volume {
 			out.Files.Items = append(out.Files.Items, &volumespb.KeyToPath{Key: it.Key, Path: it.Path, Mode: uint32(it.Mode)})
 		}
 	}
+	if h := v.HostPath; h != nil {
+		out.HostPath = &volumespb.HostPath{Path: h.Path, Type: h.Type}
+	}
 	return out
 }
 
@@ -50,7 +53,20 @@ func volumeFromProto(v *volumespb.Volume) Volume {
 			out.Files.Items = append(out.Files.Items, KeyToPath{Key: it.GetKey(), Path: it.GetPath(), Mode: os.FileMode(it.GetMode())})
 		}
 	}
+	if h := v.GetHostPath(); h != nil {
+		out.HostPath = &HostPath{Path: h.GetPath(), Type: h.GetType()}
+	}
 	return out
+}
+
+func subPathToProto(sp SubPath) *volumespb.SubPath {
+	return &volumespb.SubPath{PodUid: sp.PodUID, Volume: sp.Volume, HostPath: sp.HostPath, Path: sp.Path,
+		Container: sp.Container, Index: int32(sp.Index)}
+}
+
+func subPathFromProto(sp *volumespb.SubPath) SubPath {
+	return SubPath{PodUID: sp.GetPodUid(), Volume: sp.GetVolume(), HostPath: sp.GetHostPath(), Path: sp.GetPath(),
+		Container: sp.GetContainer(), Index: int(sp.GetIndex())}
 }
 
 func mountedToProto(ms []Mounted) []*volumespb.Mounted {

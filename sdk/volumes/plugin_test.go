@@ -103,3 +103,37 @@ func TestInfo(t *testing.T) {
 		t.Fatalf("Info = %+v, want kind %q and API version %d filled in", info, base.KindVolumes, volumes.APIVersion)
 	}
 }
+
+func TestHostPathAndSubPathRoundTrip(t *testing.T) {
+	pod := volumes.Pod{Namespace: "default", Name: "web", UID: "u1", Volumes: []volumes.Volume{
+		{Name: "logs", HostPath: &volumes.HostPath{Path: "/var/log", Type: "Directory"}},
+	}}
+	sp := volumes.SubPath{PodUID: "u1", Volume: "logs", HostPath: "/var/log", Path: "app/x", Container: "c", Index: 2}
+	v := connect(t, &fake.Volumes{
+		PrepareFunc: func(_ context.Context, got volumes.Pod) ([]volumes.Mounted, error) {
+			if !reflect.DeepEqual(got, pod) {
+				return nil, fmt.Errorf("plugin received %+v, want %+v", got, pod)
+			}
+			return []volumes.Mounted{{Name: "logs", HostPath: "/var/log"}}, nil
+		},
+		SubPathFunc: func(_ context.Context, got volumes.SubPath) (string, error) {
+			if got != sp {
+				return "", fmt.Errorf("plugin received %+v, want %+v", got, sp)
+			}
+			if got.Path == "../x" {
+				return "", volumes.ErrInvalidPath
+			}
+			return "/data/pods/u1/volume-subpaths/logs/c/2", nil
+		},
+	})
+	if _, err := v.Prepare(context.Background(), pod); err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.PrepareSubPath(context.Background(), sp)
+	if err != nil || got != "/data/pods/u1/volume-subpaths/logs/c/2" {
+		t.Fatalf("PrepareSubPath = %q, %v", got, err)
+	}
+	if _, err := connect(t, &fake.Volumes{}).PrepareSubPath(context.Background(), sp); !errors.Is(err, base.ErrUnsupported) {
+		t.Fatalf("PrepareSubPath on an empty fake: %v, want base.ErrUnsupported", err)
+	}
+}

@@ -22,6 +22,14 @@ func (s *server) Prepare(ctx context.Context, req *volumespb.PrepareRequest) (*v
 	return &volumespb.PrepareResponse{Mounted: mountedToProto(ms)}, nil
 }
 
+func (s *server) PrepareSubPath(ctx context.Context, req *volumespb.PrepareSubPathRequest) (*volumespb.PrepareSubPathResponse, error) {
+	p, err := s.impl.PrepareSubPath(ctx, subPathFromProto(req.GetSubPath()))
+	if err != nil {
+		return nil, base.ToStatus(err)
+	}
+	return &volumespb.PrepareSubPathResponse{HostPath: p}, nil
+}
+
 func (s *server) Teardown(ctx context.Context, req *volumespb.TeardownRequest) (*volumespb.TeardownResponse, error) {
 	if err := s.impl.Teardown(ctx, req.GetPodUid()); err != nil {
 		return nil, base.ToStatus(err)

@@ -50,11 +50,24 @@ type Files struct {
 	Sensitive bool
 }
 
+// HostPath is a file or directory of the node itself. The agent only asks
+// for one when the node allows hostPath volumes; the plugin checks Type
+// (Kubernetes' HostPathType) and creates what the *OrCreate types ask for.
+// The plugin never removes a host path.
+type HostPath struct {
+	// Path is absolute and has no ".." elements.
+	Path string
+	// Type is "" (no check), DirectoryOrCreate, Directory, FileOrCreate,
+	// File, Socket, CharDevice or BlockDevice.
+	Type string
+}
+
 // Volume is one of a pod's volumes. Exactly one source is set.
 type Volume struct {
 	Name     string
 	EmptyDir *EmptyDir
 	Files    *Files
+	HostPath *HostPath
 }
 
 // Pod names a pod and lists its volumes.
@@ -71,6 +84,21 @@ type Mounted struct {
 	HostPath string
 }
 
+// SubPath asks for one subPath mount: a directory or file inside a
+// prepared volume that one container mounts instead of the whole volume.
+type SubPath struct {
+	PodUID string
+	// Volume is the volume's name and HostPath where Prepare put it.
+	Volume   string
+	HostPath string
+	// Path is the subPath, relative to the volume, without ".." elements.
+	Path string
+	// Container and Index (the mount's index in the container's
+	// volumeMounts) name the mount; together they make its host path.
+	Container string
+	Index     int
+}
+
 // Volumes is implemented by a volumes plugin.
 type Volumes interface {
 	base.Plugin
@@ -83,11 +111,37 @@ type Volumes interface {
 	// (ErrInvalidPath) before anything is written; files are visible with
 	// their modes when followed through symlinks, as a container sees them.
 	Prepare(ctx context.Context, pod Pod) ([]Mounted, error)
+	// PrepareSubPath resolves a subPath inside a prepared volume and
+	// returns a host path that stands for exactly what it resolved to,
+	// for the runtime to bind into the container. The agent calls it
+	// when it creates the container, so it sees what earlier containers
+	// (init containers) left in the volume.
+	//
+	// The volume may hold symlinks planted by a container: resolution
+	// must never leave the volume (a symlink that points outside it, or
+	// ".." above its root, is ErrInvalidPath), and what is resolved must
+	// be what is mounted, with no window for a rename or a new symlink to
+	// swap it. skiff's plugin walks the path one element at a time with
+	// O_NOFOLLOW, follows symlinks itself inside the volume, and bind-
+	// mounts the opened file descriptor (/proc/self/fd/N) onto
+	// <pod dir>/volume-subpaths/<volume>/<container>/<index>.
+	//
+	// A missing subPath is created as a directory, as the kubelet does,
+	// except in Files volumes (configMap, secret), where it is
+	// ErrNotFound. Called again for the same mount it returns the same
+	// path without resolving again: like Kubernetes, a subPath mount does
+	// not follow later changes (a configMap update). Teardown removes
+	// these mounts with the pod.
+	PrepareSubPath(ctx context.Context, sp SubPath) (string, error)
 	// Teardown removes every volume of the pod, leaving no mount or
 	// directory. Unknown pods are not an error.
 	Teardown(ctx context.Context, podUID string) error
 }
 
-// ErrInvalidPath: an item path that is absolute, contains "..", or would
-// leave the volume.
+// ErrInvalidPath: an item path or subPath that is absolute, contains "..",
+// or would leave the volume (also through a symlink).
 var ErrInvalidPath = base.NewError("volumes.InvalidPath", codes.InvalidArgument, "invalid volume path")
+
+// ErrHostPathType: a hostPath is not of the type the pod asked for (or is
+// missing and the type does not create it).
+var ErrHostPathType = base.NewError("volumes.HostPathType", codes.FailedPrecondition, "host path type check failed")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -16,6 +17,9 @@ kind: Pod
 metadata:
   name: %s
 spec:
+  # busybox httpd runs as PID 1 and so ignores SIGTERM (nginx would exit):
+  # keep the kill after a failed liveness probe short.
+  terminationGracePeriodSeconds: 1
   containers:
   - name: web
     image: %s
@@ -101,7 +105,7 @@ spec:
     command: ["sleep", "3600"]
     readinessProbe:
       exec:
-        command: ["test", "-f", "/tmp/ready"]
+        command: ["cat", "/tmp/ready"]
       periodSeconds: 1
 ---
 apiVersion: v1
@@ -109,6 +113,7 @@ kind: Pod
 metadata:
   name: tcp
 spec:
+  terminationGracePeriodSeconds: 1
   containers:
   - name: app
     image: %[1]s
@@ -134,5 +139,46 @@ spec:
 	c.waitFor("tcp liveness restarts", 60*time.Second, func() (bool, string) {
 		restarts := c.jsonpath("pod/tcp", "{.status.containerStatuses[0].restartCount}")
 		return restarts != "" && restarts != "0", restarts
+	})
+}
+
+// Restarting the probes plugin resumes every probe without restarting any
+// container, and restarting skiffd does not turn a ready pod unready.
+func TestProbesSurvivePluginAndAgentRestarts(t *testing.T) {
+	c := startCluster(t)
+	c.apply(probePod("steady"))
+	readyRow := regexp.MustCompile(`steady\s+1/1\s+Running\s+0\s`)
+	c.waitFor("READY 1/1", 60*time.Second, func() (bool, string) {
+		out, _, _ := c.ctl("get", "pod", "steady", "--no-headers")
+		return readyRow.MatchString(out), out
+	})
+	stays := func(what string, d time.Duration) {
+		t.Helper()
+		for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(300 * time.Millisecond) {
+			if out, _, _ := c.ctl("get", "pod", "steady", "--no-headers"); !readyRow.MatchString(out) {
+				t.Fatalf("%s: the pod left READY 1/1 with 0 restarts: %s", what, out)
+			}
+		}
+	}
+
+	old := c.pluginPIDs()["probes"]
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("probes plugin restarted", 30*time.Second, func() (bool, string) {
+		pid := c.pluginPIDs()["probes"]
+		return pid != 0 && pid != old, c.mustCtl("plugin", "ls")
+	})
+	stays("after the probes plugin restarted", 4*time.Second)
+
+	c.stop()
+	c.start()
+	stays("after skiffd restarted", 4*time.Second)
+
+	// The probes still run: breaking the app restarts it.
+	c.mustCtl("exec", "steady", "--", "rm", "-f", "/www/index.html")
+	c.waitFor("liveness restart after the restarts", 30*time.Second, func() (bool, string) {
+		out, _, _ := c.ctl("get", "pod", "steady", "--no-headers")
+		return regexp.MustCompile(`steady\s+\d/1\s+Running\s+1 `).MatchString(out), out
 	})
 }

@@ -79,7 +79,7 @@ func (c *execCall) snapshot() (start *apipb.ExecStart, stdin string, closed bool
 	return c.start, c.stdin.String(), c.closed, append([]*apipb.TermSize(nil), c.resizes...)
 }
 
-// fakeExec answers Exec: it records the call, reads the caller's messages
+// fakeExec answers Exec: it records the call (the last one), reads the caller's messages
 // until stdin is closed (when the start asks for stdin) or the caller is
 // done, then runs answer.
 func fakeExec(call *execCall, answer func(st apipb.Skiff_ExecServer, stdin string) error) func(apipb.Skiff_ExecServer) error {
@@ -90,6 +90,9 @@ func fakeExec(call *execCall, answer func(st apipb.Skiff_ExecServer, stdin strin
 		}
 		call.mu.Lock()
 		call.start = first.GetStart()
+		call.stdin.Reset()
+		call.closed = false
+		call.resizes = nil
 		call.mu.Unlock()
 		stdinDone := make(chan struct{})
 		go func() {

@@ -72,13 +72,16 @@
 // runtime makes, with only loopback, up. They share its /dev/shm too, a
 // 64 MiB tmpfs at <data dir>/sandboxes/<sandbox id>/shm bind-mounted into
 // each, so POSIX shared memory is shared like SysV IPC, as in a Kubernetes
-// pod. The runtime's namespaces belong to
-// no process: they are bind-mounted on files under
-// <data dir>/sandboxes/<sandbox id>/{ipc,uts,net}, made by a thread that
-// unshares, sets the hostname and brings loopback up, and is then thrown
-// away (the way `ip netns add` keeps a network namespace). So they outlive
-// every container and the plugin, and containers join them by path; the
-// spec sets no hostname of its own, so no container changes the others'.
+// pod. The runtime's namespaces belong to no process: they are bind-mounted
+// on files under <data dir>/sandboxes/<sandbox id>/{ipc,uts,net} (the way
+// `ip netns add` keeps a network namespace), made by a locked thread that
+// unshares, sets the hostname, brings loopback up, mounts them and goes back
+// to its own namespaces before it is unlocked. (Decision: the thread is
+// restored rather than thrown away, because ending threads kills children
+// started with Pdeathsig from them, such as a test's containerd; it is
+// thrown away only if restoring fails.) So the namespaces outlive every
+// container and the plugin, and containers join them by path; the spec sets
+// no hostname of its own, so no container changes the others'.
 // RunPodSandbox makes them after recording the sandbox (rolling both back on
 // failure); RemovePodSandbox unmounts and deletes them after removing the
 // containers and before deleting the record, so a failure or a crash leaves

@@ -21,9 +21,10 @@ import (
 // outlive every container (a pod's containers come and go) and the plugin
 // process, so they are not any process's: each is a file under
 // <data dir>/sandboxes/<sandbox id>/ on which the namespace is bind-mounted,
-// the way `ip netns add` keeps a network namespace. A thread that is thrown
-// away afterwards makes them (unshare), sets the hostname in the UTS one and
-// brings loopback up in the network one; containers join them by path.
+// the way `ip netns add` keeps a network namespace. A locked thread makes
+// them (unshare), sets the hostname in the UTS one, brings loopback up in
+// the network one, mounts them and goes back to its own namespaces;
+// containers join them by path.
 // RemovePodSandbox unmounts and deletes the files. After a reboot the files
 // are still there but no longer mounted: whatever needs them (CreateContainer,
 // PortForward) makes new namespaces in their place.
@@ -154,24 +155,60 @@ func ensureNamespaces(dir, hostname string, kinds []nsKind) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		// This goroutine moves its thread into the new namespaces and never
-		// unlocks it: when it returns, the Go runtime ends the thread rather
-		// than hand one in the wrong namespaces to other goroutines.
+		// The thread is locked while it is in the new namespaces. It goes
+		// back to its own before it is unlocked; should that fail, it stays
+		// locked and the Go runtime ends it when the goroutine returns.
+		// (Ending threads as a habit is not harmless: a child started with
+		// Pdeathsig, such as a test's containerd, is killed when the thread
+		// that started it ends.)
 		goruntime.LockOSThread()
-		done <- unshareAndMount(dir, hostname, missing)
+		restored, err := unshareAndMount(dir, hostname, missing)
+		if restored {
+			goruntime.UnlockOSThread()
+		}
+		done <- err
 	}()
 	return <-done
 }
 
-// unshareAndMount runs on a locked thread that is thrown away afterwards.
-func unshareAndMount(dir, hostname string, kinds []nsKind) (err error) {
+// unshareAndMount runs on a locked thread: it moves the thread into new
+// namespaces of kinds, sets them up, bind-mounts them under dir, and moves
+// the thread back, reporting whether that worked.
+func unshareAndMount(dir, hostname string, kinds []nsKind) (restored bool, err error) {
 	var flags uintptr
+	origs := make([]int, 0, len(kinds))
+	defer func() {
+		for _, fd := range origs {
+			unix.Close(fd)
+		}
+	}()
 	for _, k := range kinds {
 		flags |= k.flag
+		fd, err := unix.Open("/proc/thread-self/ns/"+k.name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return true, fmt.Errorf("the thread's %s namespace: %w", k.name, err)
+		}
+		origs = append(origs, fd)
 	}
 	if err := unix.Unshare(int(flags)); err != nil {
-		return fmt.Errorf("unshare: %w", err)
+		return true, fmt.Errorf("unshare: %w", err)
 	}
+	err = setUpAndMount(dir, hostname, kinds)
+	restored = true
+	for i, k := range kinds {
+		if serr := unix.Setns(origs[i], int(k.flag)); serr != nil {
+			restored = false
+			if err == nil {
+				err = fmt.Errorf("returning to the thread's %s namespace: %w", k.name, serr)
+			}
+		}
+	}
+	return restored, err
+}
+
+// setUpAndMount runs in the new namespaces: hostname, loopback, then the
+// bind mounts (undone if one fails).
+func setUpAndMount(dir, hostname string, kinds []nsKind) (err error) {
 	for _, k := range kinds {
 		switch k {
 		case nsUTS:

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/skiffhq/skiff/sdk/runtime"
+	"github.com/skiffhq/skiff/test/testenv"
 )
 
 // nsOfPID returns "ipc:[n] uts:[n] net:[n]" for a process, read from the
@@ -248,3 +251,52 @@ type halfClosingStream struct {
 
 func (s *halfClosingStream) Read(p []byte) (int, error)  { return s.in.Read(p) }
 func (s *halfClosingStream) Write(p []byte) (int, error) { return s.out.Write(p) }
+
+// TestEnsureNamespacesLeavesNoThreadBehind checks the thread that makes the
+// namespaces goes back to the process's: every thread is in the process's
+// own namespaces afterwards, and the files are namespaces of their own.
+func TestEnsureNamespacesLeavesNoThreadBehind(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := filepath.Join(t.TempDir(), "sb")
+	t.Cleanup(func() {
+		for _, k := range allNSKinds {
+			if err := unmountAll(filepath.Join(dir, k.name)); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	for range 5 {
+		if err := ensureNamespaces(dir, "made-here", allNSKinds); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range allNSKinds {
+			unmountAll(filepath.Join(dir, k.name)) // make them again next round
+		}
+	}
+	if err := ensureNamespaces(dir, "made-here", allNSKinds); err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range allNSKinds {
+		own, err := os.Readlink("/proc/self/ns/" + k.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			link, err := os.Readlink(fmt.Sprintf("/proc/self/task/%s/ns/%s", task.Name(), k.name))
+			if err == nil && link != own {
+				t.Errorf("thread %s is in %s, not the process's %s", task.Name(), link, own)
+			}
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(dir, k.name), &st); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%s:[%d]", k.name, st.Ino) == own {
+			t.Errorf("the sandbox's %s namespace is the process's own", k.name)
+		}
+	}
+}

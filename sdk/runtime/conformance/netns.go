@@ -31,24 +31,45 @@ func (s *suite) netns(t *testing.T) string {
 	})
 	done := make(chan error, 1)
 	go func() {
-		// The thread moves into the new namespace and is never unlocked,
-		// so the Go runtime ends it instead of reusing it.
+		// The thread is locked while it is in the new namespace and goes
+		// back to its own before it is unlocked. Should that fail, it stays
+		// locked, and the Go runtime ends it. (Ending threads as a habit
+		// would kill children started with Pdeathsig from them, such as a
+		// test's containerd.)
 		goruntime.LockOSThread()
-		done <- func() error {
-			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-				return fmt.Errorf("unshare: %w (the suite needs root for this test)", err)
-			}
-			if err := loopbackUp(); err != nil {
-				return fmt.Errorf("loopback up: %w", err)
-			}
-			self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-			return unix.Mount(self, path, "none", unix.MS_BIND, "")
-		}()
+		restored, err := makeNetNS(path)
+		if restored {
+			goruntime.UnlockOSThread()
+		}
+		done <- err
 	}()
 	if err := <-done; err != nil {
 		t.Fatalf("netns %s: %v", path, err)
 	}
 	return path
+}
+
+// makeNetNS runs on a locked thread: it unshares a network namespace, sets
+// its loopback up, bind-mounts it on path and returns the thread to its own
+// namespace, reporting whether that worked.
+func makeNetNS(path string) (restored bool, err error) {
+	orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return true, err
+	}
+	defer unix.Close(orig)
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return true, fmt.Errorf("unshare: %w (the suite needs root for this test)", err)
+	}
+	err = loopbackUp()
+	if err == nil {
+		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+		err = unix.Mount(self, path, "none", unix.MS_BIND, "")
+	}
+	if serr := unix.Setns(orig, unix.CLONE_NEWNET); serr != nil {
+		return false, fmt.Errorf("returning to the thread's network namespace: %w", serr)
+	}
+	return true, err
 }
 
 // loopbackUp sets "lo" up in the calling thread's network namespace.

@@ -19,6 +19,9 @@ func TestNilFieldIsUnsupported(t *testing.T) {
 	if err := f.StartContainer(context.Background(), "c1"); !errors.Is(err, base.ErrUnsupported) {
 		t.Fatalf("StartContainer with no StartContainerFunc: got %v, want base.ErrUnsupported", err)
 	}
+	if err := f.PortForward(context.Background(), "sb", 80, nil); !errors.Is(err, base.ErrUnsupported) {
+		t.Fatalf("PortForward with no PortForwardFunc: got %v, want base.ErrUnsupported", err)
+	}
 }
 
 func TestFieldIsCalled(t *testing.T) {

@@ -16,6 +16,7 @@ type Volumes struct {
 	InfoFunc      func(ctx context.Context) (base.Info, error)
 	ConfigureFunc func(ctx context.Context, cfg base.Config) error
 	PrepareFunc   func(ctx context.Context, pod volumes.Pod) ([]volumes.Mounted, error)
+	SubPathFunc   func(ctx context.Context, sp volumes.SubPath) (string, error)
 	TeardownFunc  func(ctx context.Context, podUID string) error
 }
 
@@ -47,6 +48,14 @@ func (f *Volumes) Prepare(ctx context.Context, pod volumes.Pod) ([]volumes.Mount
 		return nil, unsupported("Prepare")
 	}
 	return f.PrepareFunc(ctx, pod)
+}
+
+// PrepareSubPath calls SubPathFunc.
+func (f *Volumes) PrepareSubPath(ctx context.Context, sp volumes.SubPath) (string, error) {
+	if f.SubPathFunc == nil {
+		return "", unsupported("PrepareSubPath")
+	}
+	return f.SubPathFunc(ctx, sp)
 }
 
 // Teardown calls TeardownFunc.

@@ -206,6 +206,59 @@ func (x *Files) GetSensitive() bool {
 	return false
 }
 
+type HostPath struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// type is Kubernetes' HostPathType ("" for no check).
+	Type          string `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HostPath) Reset() {
+	*x = HostPath{}
+	mi := &file_volumes_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HostPath) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HostPath) ProtoMessage() {}
+
+func (x *HostPath) ProtoReflect() protoreflect.Message {
+	mi := &file_volumes_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HostPath.ProtoReflect.Descriptor instead.
+func (*HostPath) Descriptor() ([]byte, []int) {
+	return file_volumes_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *HostPath) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HostPath) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
 // Volume carries every source field, not a oneof: "exactly one" is the
 // plugin's to check, so it must see them all.
 type Volume struct {
@@ -213,13 +266,14 @@ type Volume struct {
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	EmptyDir      *EmptyDir              `protobuf:"bytes,2,opt,name=empty_dir,json=emptyDir,proto3" json:"empty_dir,omitempty"`
 	Files         *Files                 `protobuf:"bytes,3,opt,name=files,proto3" json:"files,omitempty"`
+	HostPath      *HostPath              `protobuf:"bytes,4,opt,name=host_path,json=hostPath,proto3" json:"host_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Volume) Reset() {
 	*x = Volume{}
-	mi := &file_volumes_proto_msgTypes[3]
+	mi := &file_volumes_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +285,7 @@ func (x *Volume) String() string {
 func (*Volume) ProtoMessage() {}
 
 func (x *Volume) ProtoReflect() protoreflect.Message {
-	mi := &file_volumes_proto_msgTypes[3]
+	mi := &file_volumes_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +298,7 @@ func (x *Volume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Volume.ProtoReflect.Descriptor instead.
 func (*Volume) Descriptor() ([]byte, []int) {
-	return file_volumes_proto_rawDescGZIP(), []int{3}
+	return file_volumes_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Volume) GetName() string {
@@ -268,6 +322,13 @@ func (x *Volume) GetFiles() *Files {
 	return nil
 }
 
+func (x *Volume) GetHostPath() *HostPath {
+	if x != nil {
+		return x.HostPath
+	}
+	return nil
+}
+
 type Pod struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
@@ -280,7 +341,7 @@ type Pod struct {
 
 func (x *Pod) Reset() {
 	*x = Pod{}
-	mi := &file_volumes_proto_msgTypes[4]
+	mi := &file_volumes_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -292,7 +353,7 @@ func (x *Pod) String() string {
 func (*Pod) ProtoMessage() {}
 
 func (x *Pod) ProtoReflect() protoreflect.Message {
-	mi := &file_volumes_proto_msgTypes[4]
+	mi := &file_volumes_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -305,7 +366,7 @@ func (x *Pod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pod.ProtoReflect.Descriptor instead.
 func (*Pod) Descriptor() ([]byte, []int) {
-	return file_volumes_proto_rawDescGZIP(), []int{4}
+	return file_volumes_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Pod) GetNamespace() string {
@@ -346,7 +407,7 @@ type Mounted struct {
 
 func (x *Mounted) Reset() {
 	*x = Mounted{}
-	mi := &file_volumes_proto_msgTypes[5]
+	mi := &file_volumes_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -358,7 +419,7 @@ func (x *Mounted) String() string {
 func (*Mounted) ProtoMessage() {}
 
 func (x *Mounted) ProtoReflect() protoreflect.Message {
-	mi := &file_volumes_proto_msgTypes[5]
+	mi := &file_volumes_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -371,7 +432,7 @@ func (x *Mounted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Mounted.ProtoReflect.Descriptor instead.
 func (*Mounted) Descriptor() ([]byte, []int) {
-	return file_volumes_proto_rawDescGZIP(), []int{5}
+	return file_volumes_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Mounted) GetName() string {
@@ -397,7 +458,7 @@ type PrepareRequest struct {
 
 func (x *PrepareRequest) Reset() {
 	*x = PrepareRequest{}
-	mi := &file_volumes_proto_msgTypes[6]
+	mi := &file_volumes_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +470,7 @@ func (x *PrepareRequest) String() string {
 func (*PrepareRequest) ProtoMessage() {}
 
 func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volumes_proto_msgTypes[6]
+	mi := &file_volumes_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +483,7 @@ func (x *PrepareRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareRequest.ProtoReflect.Descriptor instead.
 func (*PrepareRequest) Descriptor() ([]byte, []int) {
-	return file_volumes_proto_rawDescGZIP(), []int{6}
+	return file_volumes_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PrepareRequest) GetPod() *Pod {
@@ -442,7 +503,7 @@ type PrepareResponse struct {
 
 func (x *PrepareResponse) Reset() {
 	*x = PrepareResponse{}
-	mi := &file_volumes_proto_msgTypes[7]
+	mi := &file_volumes_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +515,7 @@ func (x *PrepareResponse) String() string {
 func (*PrepareResponse) ProtoMessage() {}
 
 func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volumes_proto_msgTypes[7]
+	mi := &file_volumes_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +528,7 @@ func (x *PrepareResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PrepareResponse.ProtoReflect.Descriptor instead.
 func (*PrepareResponse) Descriptor() ([]byte, []int) {
-	return file_volumes_proto_rawDescGZIP(), []int{7}
+	return file_volumes_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PrepareResponse) GetMounted() []*Mounted {
@@ -475,6 +536,179 @@ func (x *PrepareResponse) GetMounted() []*Mounted {
 		return x.Mounted
 	}
 	return nil
+}
+
+type SubPath struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	PodUid string                 `protobuf:"bytes,1,opt,name=pod_uid,json=podUid,proto3" json:"pod_uid,omitempty"`
+	Volume string                 `protobuf:"bytes,2,opt,name=volume,proto3" json:"volume,omitempty"`
+	// host_path is the volume's, as Prepare answered.
+	HostPath      string `protobuf:"bytes,3,opt,name=host_path,json=hostPath,proto3" json:"host_path,omitempty"`
+	Path          string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	Container     string `protobuf:"bytes,5,opt,name=container,proto3" json:"container,omitempty"`
+	Index         int32  `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubPath) Reset() {
+	*x = SubPath{}
+	mi := &file_volumes_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubPath) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubPath) ProtoMessage() {}
+
+func (x *SubPath) ProtoReflect() protoreflect.Message {
+	mi := &file_volumes_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubPath.ProtoReflect.Descriptor instead.
+func (*SubPath) Descriptor() ([]byte, []int) {
+	return file_volumes_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *SubPath) GetPodUid() string {
+	if x != nil {
+		return x.PodUid
+	}
+	return ""
+}
+
+func (x *SubPath) GetVolume() string {
+	if x != nil {
+		return x.Volume
+	}
+	return ""
+}
+
+func (x *SubPath) GetHostPath() string {
+	if x != nil {
+		return x.HostPath
+	}
+	return ""
+}
+
+func (x *SubPath) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SubPath) GetContainer() string {
+	if x != nil {
+		return x.Container
+	}
+	return ""
+}
+
+func (x *SubPath) GetIndex() int32 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type PrepareSubPathRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SubPath       *SubPath               `protobuf:"bytes,1,opt,name=sub_path,json=subPath,proto3" json:"sub_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareSubPathRequest) Reset() {
+	*x = PrepareSubPathRequest{}
+	mi := &file_volumes_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareSubPathRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareSubPathRequest) ProtoMessage() {}
+
+func (x *PrepareSubPathRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_volumes_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareSubPathRequest.ProtoReflect.Descriptor instead.
+func (*PrepareSubPathRequest) Descriptor() ([]byte, []int) {
+	return file_volumes_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PrepareSubPathRequest) GetSubPath() *SubPath {
+	if x != nil {
+		return x.SubPath
+	}
+	return nil
+}
+
+type PrepareSubPathResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HostPath      string                 `protobuf:"bytes,1,opt,name=host_path,json=hostPath,proto3" json:"host_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PrepareSubPathResponse) Reset() {
+	*x = PrepareSubPathResponse{}
+	mi := &file_volumes_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PrepareSubPathResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PrepareSubPathResponse) ProtoMessage() {}
+
+func (x *PrepareSubPathResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_volumes_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PrepareSubPathResponse.ProtoReflect.Descriptor instead.
+func (*PrepareSubPathResponse) Descriptor() ([]byte, []int) {
+	return file_volumes_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PrepareSubPathResponse) GetHostPath() string {
+	if x != nil {
+		return x.HostPath
+	}
+	return ""
 }
 
 type TeardownRequest struct {
@@ -486,7 +720,7 @@ type TeardownRequest struct {
 
 func (x *TeardownRequest) Reset() {
 	*x = TeardownRequest{}
-	mi := &file_volumes_proto_msgTypes[8]
+	mi := &file_volumes_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -498,7 +732,7 @@ func (x *TeardownRequest) String() string {
 func (*TeardownRequest) ProtoMessage() {}
 
 func (x *TeardownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_volumes_proto_msgTypes[8]
+	mi := &file_volumes_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -511,7 +745,7 @@ func (x *TeardownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeardownRequest.ProtoReflect.Descriptor instead.
 func (*TeardownRequest) Descriptor() ([]byte, []int) {
-	return file_volumes_proto_rawDescGZIP(), []int{8}
+	return file_volumes_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TeardownRequest) GetPodUid() string {
@@ -529,7 +763,7 @@ type TeardownResponse struct {
 
 func (x *TeardownResponse) Reset() {
 	*x = TeardownResponse{}
-	mi := &file_volumes_proto_msgTypes[9]
+	mi := &file_volumes_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -541,7 +775,7 @@ func (x *TeardownResponse) String() string {
 func (*TeardownResponse) ProtoMessage() {}
 
 func (x *TeardownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_volumes_proto_msgTypes[9]
+	mi := &file_volumes_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -554,7 +788,7 @@ func (x *TeardownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeardownResponse.ProtoReflect.Descriptor instead.
 func (*TeardownResponse) Descriptor() ([]byte, []int) {
-	return file_volumes_proto_rawDescGZIP(), []int{9}
+	return file_volumes_proto_rawDescGZIP(), []int{13}
 }
 
 var File_volumes_proto protoreflect.FileDescriptor
@@ -576,11 +810,15 @@ const file_volumes_proto_rawDesc = "" +
 	"\tsensitive\x18\x04 \x01(\bR\tsensitive\x1a7\n" +
 	"\tDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\x84\x01\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"2\n" +
+	"\bHostPath\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\"\xbd\x01\n" +
 	"\x06Volume\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x127\n" +
 	"\tempty_dir\x18\x02 \x01(\v2\x1a.skiff.volumes.v1.EmptyDirR\bemptyDir\x12-\n" +
-	"\x05files\x18\x03 \x01(\v2\x17.skiff.volumes.v1.FilesR\x05files\"}\n" +
+	"\x05files\x18\x03 \x01(\v2\x17.skiff.volumes.v1.FilesR\x05files\x127\n" +
+	"\thost_path\x18\x04 \x01(\v2\x1a.skiff.volumes.v1.HostPathR\bhostPath\"}\n" +
 	"\x03Pod\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -592,12 +830,24 @@ const file_volumes_proto_rawDesc = "" +
 	"\x0ePrepareRequest\x12'\n" +
 	"\x03pod\x18\x01 \x01(\v2\x15.skiff.volumes.v1.PodR\x03pod\"F\n" +
 	"\x0fPrepareResponse\x123\n" +
-	"\amounted\x18\x01 \x03(\v2\x19.skiff.volumes.v1.MountedR\amounted\"*\n" +
+	"\amounted\x18\x01 \x03(\v2\x19.skiff.volumes.v1.MountedR\amounted\"\x9f\x01\n" +
+	"\aSubPath\x12\x17\n" +
+	"\apod_uid\x18\x01 \x01(\tR\x06podUid\x12\x16\n" +
+	"\x06volume\x18\x02 \x01(\tR\x06volume\x12\x1b\n" +
+	"\thost_path\x18\x03 \x01(\tR\bhostPath\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12\x1c\n" +
+	"\tcontainer\x18\x05 \x01(\tR\tcontainer\x12\x14\n" +
+	"\x05index\x18\x06 \x01(\x05R\x05index\"M\n" +
+	"\x15PrepareSubPathRequest\x124\n" +
+	"\bsub_path\x18\x01 \x01(\v2\x19.skiff.volumes.v1.SubPathR\asubPath\"5\n" +
+	"\x16PrepareSubPathResponse\x12\x1b\n" +
+	"\thost_path\x18\x01 \x01(\tR\bhostPath\"*\n" +
 	"\x0fTeardownRequest\x12\x17\n" +
 	"\apod_uid\x18\x01 \x01(\tR\x06podUid\"\x12\n" +
-	"\x10TeardownResponse2\xac\x01\n" +
+	"\x10TeardownResponse2\x91\x02\n" +
 	"\aVolumes\x12N\n" +
-	"\aPrepare\x12 .skiff.volumes.v1.PrepareRequest\x1a!.skiff.volumes.v1.PrepareResponse\x12Q\n" +
+	"\aPrepare\x12 .skiff.volumes.v1.PrepareRequest\x1a!.skiff.volumes.v1.PrepareResponse\x12c\n" +
+	"\x0ePrepareSubPath\x12'.skiff.volumes.v1.PrepareSubPathRequest\x1a(.skiff.volumes.v1.PrepareSubPathResponse\x12Q\n" +
 	"\bTeardown\x12!.skiff.volumes.v1.TeardownRequest\x1a\".skiff.volumes.v1.TeardownResponseB0Z.github.com/skiffhq/skiff/sdk/volumes/volumespbb\x06proto3"
 
 var (
@@ -612,37 +862,45 @@ func file_volumes_proto_rawDescGZIP() []byte {
 	return file_volumes_proto_rawDescData
 }
 
-var file_volumes_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_volumes_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_volumes_proto_goTypes = []any{
-	(*EmptyDir)(nil),         // 0: skiff.volumes.v1.EmptyDir
-	(*KeyToPath)(nil),        // 1: skiff.volumes.v1.KeyToPath
-	(*Files)(nil),            // 2: skiff.volumes.v1.Files
-	(*Volume)(nil),           // 3: skiff.volumes.v1.Volume
-	(*Pod)(nil),              // 4: skiff.volumes.v1.Pod
-	(*Mounted)(nil),          // 5: skiff.volumes.v1.Mounted
-	(*PrepareRequest)(nil),   // 6: skiff.volumes.v1.PrepareRequest
-	(*PrepareResponse)(nil),  // 7: skiff.volumes.v1.PrepareResponse
-	(*TeardownRequest)(nil),  // 8: skiff.volumes.v1.TeardownRequest
-	(*TeardownResponse)(nil), // 9: skiff.volumes.v1.TeardownResponse
-	nil,                      // 10: skiff.volumes.v1.Files.DataEntry
+	(*EmptyDir)(nil),               // 0: skiff.volumes.v1.EmptyDir
+	(*KeyToPath)(nil),              // 1: skiff.volumes.v1.KeyToPath
+	(*Files)(nil),                  // 2: skiff.volumes.v1.Files
+	(*HostPath)(nil),               // 3: skiff.volumes.v1.HostPath
+	(*Volume)(nil),                 // 4: skiff.volumes.v1.Volume
+	(*Pod)(nil),                    // 5: skiff.volumes.v1.Pod
+	(*Mounted)(nil),                // 6: skiff.volumes.v1.Mounted
+	(*PrepareRequest)(nil),         // 7: skiff.volumes.v1.PrepareRequest
+	(*PrepareResponse)(nil),        // 8: skiff.volumes.v1.PrepareResponse
+	(*SubPath)(nil),                // 9: skiff.volumes.v1.SubPath
+	(*PrepareSubPathRequest)(nil),  // 10: skiff.volumes.v1.PrepareSubPathRequest
+	(*PrepareSubPathResponse)(nil), // 11: skiff.volumes.v1.PrepareSubPathResponse
+	(*TeardownRequest)(nil),        // 12: skiff.volumes.v1.TeardownRequest
+	(*TeardownResponse)(nil),       // 13: skiff.volumes.v1.TeardownResponse
+	nil,                            // 14: skiff.volumes.v1.Files.DataEntry
 }
 var file_volumes_proto_depIdxs = []int32{
-	10, // 0: skiff.volumes.v1.Files.data:type_name -> skiff.volumes.v1.Files.DataEntry
+	14, // 0: skiff.volumes.v1.Files.data:type_name -> skiff.volumes.v1.Files.DataEntry
 	1,  // 1: skiff.volumes.v1.Files.items:type_name -> skiff.volumes.v1.KeyToPath
 	0,  // 2: skiff.volumes.v1.Volume.empty_dir:type_name -> skiff.volumes.v1.EmptyDir
 	2,  // 3: skiff.volumes.v1.Volume.files:type_name -> skiff.volumes.v1.Files
-	3,  // 4: skiff.volumes.v1.Pod.volumes:type_name -> skiff.volumes.v1.Volume
-	4,  // 5: skiff.volumes.v1.PrepareRequest.pod:type_name -> skiff.volumes.v1.Pod
-	5,  // 6: skiff.volumes.v1.PrepareResponse.mounted:type_name -> skiff.volumes.v1.Mounted
-	6,  // 7: skiff.volumes.v1.Volumes.Prepare:input_type -> skiff.volumes.v1.PrepareRequest
-	8,  // 8: skiff.volumes.v1.Volumes.Teardown:input_type -> skiff.volumes.v1.TeardownRequest
-	7,  // 9: skiff.volumes.v1.Volumes.Prepare:output_type -> skiff.volumes.v1.PrepareResponse
-	9,  // 10: skiff.volumes.v1.Volumes.Teardown:output_type -> skiff.volumes.v1.TeardownResponse
-	9,  // [9:11] is the sub-list for method output_type
-	7,  // [7:9] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	3,  // 4: skiff.volumes.v1.Volume.host_path:type_name -> skiff.volumes.v1.HostPath
+	4,  // 5: skiff.volumes.v1.Pod.volumes:type_name -> skiff.volumes.v1.Volume
+	5,  // 6: skiff.volumes.v1.PrepareRequest.pod:type_name -> skiff.volumes.v1.Pod
+	6,  // 7: skiff.volumes.v1.PrepareResponse.mounted:type_name -> skiff.volumes.v1.Mounted
+	9,  // 8: skiff.volumes.v1.PrepareSubPathRequest.sub_path:type_name -> skiff.volumes.v1.SubPath
+	7,  // 9: skiff.volumes.v1.Volumes.Prepare:input_type -> skiff.volumes.v1.PrepareRequest
+	10, // 10: skiff.volumes.v1.Volumes.PrepareSubPath:input_type -> skiff.volumes.v1.PrepareSubPathRequest
+	12, // 11: skiff.volumes.v1.Volumes.Teardown:input_type -> skiff.volumes.v1.TeardownRequest
+	8,  // 12: skiff.volumes.v1.Volumes.Prepare:output_type -> skiff.volumes.v1.PrepareResponse
+	11, // 13: skiff.volumes.v1.Volumes.PrepareSubPath:output_type -> skiff.volumes.v1.PrepareSubPathResponse
+	13, // 14: skiff.volumes.v1.Volumes.Teardown:output_type -> skiff.volumes.v1.TeardownResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_volumes_proto_init() }
@@ -656,7 +914,7 @@ func file_volumes_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_volumes_proto_rawDesc), len(file_volumes_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

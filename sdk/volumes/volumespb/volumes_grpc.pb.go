@@ -22,8 +22,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Volumes_Prepare_FullMethodName  = "/skiff.volumes.v1.Volumes/Prepare"
-	Volumes_Teardown_FullMethodName = "/skiff.volumes.v1.Volumes/Teardown"
+	Volumes_Prepare_FullMethodName        = "/skiff.volumes.v1.Volumes/Prepare"
+	Volumes_PrepareSubPath_FullMethodName = "/skiff.volumes.v1.Volumes/PrepareSubPath"
+	Volumes_Teardown_FullMethodName       = "/skiff.volumes.v1.Volumes/Teardown"
 )
 
 // VolumesClient is the client API for Volumes service.
@@ -31,6 +32,7 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type VolumesClient interface {
 	Prepare(ctx context.Context, in *PrepareRequest, opts ...grpc.CallOption) (*PrepareResponse, error)
+	PrepareSubPath(ctx context.Context, in *PrepareSubPathRequest, opts ...grpc.CallOption) (*PrepareSubPathResponse, error)
 	Teardown(ctx context.Context, in *TeardownRequest, opts ...grpc.CallOption) (*TeardownResponse, error)
 }
 
@@ -52,6 +54,16 @@ func (c *volumesClient) Prepare(ctx context.Context, in *PrepareRequest, opts ..
 	return out, nil
 }
 
+func (c *volumesClient) PrepareSubPath(ctx context.Context, in *PrepareSubPathRequest, opts ...grpc.CallOption) (*PrepareSubPathResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PrepareSubPathResponse)
+	err := c.cc.Invoke(ctx, Volumes_PrepareSubPath_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *volumesClient) Teardown(ctx context.Context, in *TeardownRequest, opts ...grpc.CallOption) (*TeardownResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(TeardownResponse)
@@ -67,6 +79,7 @@ func (c *volumesClient) Teardown(ctx context.Context, in *TeardownRequest, opts 
 // for forward compatibility.
 type VolumesServer interface {
 	Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error)
+	PrepareSubPath(context.Context, *PrepareSubPathRequest) (*PrepareSubPathResponse, error)
 	Teardown(context.Context, *TeardownRequest) (*TeardownResponse, error)
 	mustEmbedUnimplementedVolumesServer()
 }
@@ -80,6 +93,9 @@ type UnimplementedVolumesServer struct{}
 
 func (UnimplementedVolumesServer) Prepare(context.Context, *PrepareRequest) (*PrepareResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Prepare not implemented")
+}
+func (UnimplementedVolumesServer) PrepareSubPath(context.Context, *PrepareSubPathRequest) (*PrepareSubPathResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PrepareSubPath not implemented")
 }
 func (UnimplementedVolumesServer) Teardown(context.Context, *TeardownRequest) (*TeardownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Teardown not implemented")
@@ -123,6 +139,24 @@ func _Volumes_Prepare_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Volumes_PrepareSubPath_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PrepareSubPathRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(VolumesServer).PrepareSubPath(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Volumes_PrepareSubPath_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(VolumesServer).PrepareSubPath(ctx, req.(*PrepareSubPathRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Volumes_Teardown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(TeardownRequest)
 	if err := dec(in); err != nil {
@@ -151,6 +185,10 @@ var Volumes_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Prepare",
 			Handler:    _Volumes_Prepare_Handler,
+		},
+		{
+			MethodName: "PrepareSubPath",
+			Handler:    _Volumes_PrepareSubPath_Handler,
 		},
 		{
 			MethodName: "Teardown",
