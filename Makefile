@@ -26,6 +26,7 @@ build:
 	@for p in $(PLUGINS); do \
 		CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/skiff-$$p ./plugins/$$p || exit 1; \
 	done
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/skiff-log-driver ./plugins/runtime-containerd/logdriver
 
 # deps installs the Debian packages skiff needs at run time and for its tests.
 deps:

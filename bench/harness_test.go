@@ -17,8 +17,8 @@ import (
 
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/client"
-	"github.com/skiffhq/skiff/plugins/net-overlay/overlay"
-	"github.com/skiffhq/skiff/sdk/base"
+
+	"github.com/skiffhq/skiff/test/testenv"
 )
 
 // Names no real setup and no e2e test uses, so a bench can run beside
@@ -90,7 +90,7 @@ func startSkiffd(b *testing.B, bin, containerdSocket string) (*skiffd, coldStart
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
-	if err := s.cmd.Start(); err != nil {
+	if err := testenv.Start(s.cmd); err != nil {
 		log.Close()
 		b.Fatalf("start skiffd: %v", err)
 	}
@@ -240,23 +240,7 @@ func (s *skiffd) cleanup() {
 			s.b.Logf("SKIFF_BENCH_LOG: %v", err)
 		}
 	}
-	teardownNodeNetwork(s.b, s.dataDir)
-}
-
-// teardownNodeNetwork removes the bridge, links and iptables chains the
-// network plugin made, with the plugin's own teardown (as test/e2e does).
-func teardownNodeNetwork(b *testing.B, dataDir string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	o := overlay.New()
-	cfg := base.Config{NodeName: benchNode, DataDir: filepath.Join(dataDir, "plugins", "network"), Settings: map[string]string{"bridge": benchBridge}}
-	if err := o.Configure(ctx, cfg); err != nil {
-		b.Logf("tear down bench node network: configure: %v", err)
-		return
-	}
-	if err := o.TeardownNode(ctx); err != nil {
-		b.Logf("tear down bench node network: %v", err)
-	}
+	testenv.TeardownNode(s.b, s.dataDir, benchBridge)
 }
 
 func freeLoopbackAddr(b *testing.B) string {

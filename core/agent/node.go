@@ -90,7 +90,9 @@ func (a *Agent) nodeStatus(port int, ready bool) corev1.NodeStatus {
 		Capacity:    capacity,
 		Allocatable: capacity,
 		Phase:       corev1.NodeRunning,
-		Conditions: []corev1.NodeCondition{readyCondition(ready, now)},
+		// Ready first: postStatus keeps its transition time. PluginsHealthy
+		// (issue 7) tells which plugins are down or crash-looping.
+		Conditions: []corev1.NodeCondition{readyCondition(ready, now), pluginsCondition(a.cfg.Plugins, now)},
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: a.cfg.NodeIP},
 			{Type: corev1.NodeHostName, Address: a.cfg.NodeName},
@@ -114,6 +116,52 @@ func readyCondition(ready bool, now metav1.Time) corev1.NodeCondition {
 	}
 	return corev1.NodeCondition{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady",
 		Message: "skiff agent is posting ready status", LastHeartbeatTime: now, LastTransitionTime: now}
+}
+
+// NodePluginsHealthy is the node condition about the node's plugins
+// (issue 7: crash-loop handling).
+const NodePluginsHealthy corev1.NodeConditionType = "PluginsHealthy"
+
+// pluginsCondition is False, naming the kinds, while any plugin of the node
+// is down or crash-looping; the node keeps running its pods meanwhile. Its
+// transition time is when the plugins last changed health.
+func pluginsCondition(host *pluginhost.Host, now metav1.Time) corev1.NodeCondition {
+	c := corev1.NodeCondition{Type: NodePluginsHealthy, Status: corev1.ConditionTrue, Reason: "PluginsHealthy",
+		Message: "every plugin of the node answers", LastHeartbeatTime: now, LastTransitionTime: now}
+	if host == nil {
+		return c
+	}
+	var bad []string
+	var latest, latestBad time.Time
+	for _, st := range host.Status() {
+		if st.Since.After(latest) {
+			latest = st.Since
+		}
+		if st.Healthy {
+			continue
+		}
+		if st.Since.After(latestBad) {
+			latestBad = st.Since
+		}
+		what := string(st.Kind) + " is down"
+		if st.CrashLoop {
+			what = string(st.Kind) + " is crash-looping"
+		}
+		if st.Message != "" {
+			what += " (" + st.Message + ")"
+		}
+		bad = append(bad, what)
+	}
+	if len(bad) == 0 {
+		if !latest.IsZero() {
+			c.LastTransitionTime = metav1.NewTime(latest)
+		}
+		return c
+	}
+	c.Status, c.Reason = corev1.ConditionFalse, "PluginsUnhealthy"
+	c.Message = "plugins not healthy: " + strings.Join(bad, "; ")
+	c.LastTransitionTime = metav1.NewTime(latestBad)
+	return c
 }
 
 // heartbeat refreshes the node's Ready condition and the plugin report.

@@ -168,7 +168,7 @@ func pumpExecInput(ctx context.Context, stream apipb.NodeAgent_ExecServer, stdin
 	var queue chan []byte
 	if stdin != nil {
 		queue = make(chan []byte, 64)
-		go func() {
+		go func(queue <-chan []byte) {
 			defer stdin.Close()
 			for p := range queue {
 				if _, err := stdin.Write(p); err != nil {
@@ -177,7 +177,7 @@ func pumpExecInput(ctx context.Context, stream apipb.NodeAgent_ExecServer, stdin
 					return
 				}
 			}
-		}()
+		}(queue)
 	}
 	closeStdin := func() {
 		if queue != nil {

@@ -12,7 +12,6 @@ import (
 
 	"github.com/skiffhq/skiff/sdk/network"
 	"github.com/skiffhq/skiff/sdk/runtime"
-	"github.com/skiffhq/skiff/sdk/volumes"
 )
 
 // errWaiting means a container cannot start yet; the reason is recorded in
@@ -82,34 +81,10 @@ func (w *podWorker) ensureSandbox(ctx context.Context, rt runtime.Runtime, pod *
 	return w.prepareVolumes(ctx, pod)
 }
 
+// prepareVolumes makes (or updates, on every sync) the pod's volumes,
+// reading the ConfigMaps and Secrets they name (volumes.go).
 func (w *podWorker) prepareVolumes(ctx context.Context, pod *corev1.Pod) (map[string]string, error) {
-	if len(pod.Spec.Volumes) == 0 {
-		return nil, nil
-	}
-	vp := volumes.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)}
-	for _, v := range pod.Spec.Volumes {
-		if v.EmptyDir == nil {
-			return nil, fmt.Errorf("pod %q in %q: volume %q: only emptyDir is supported", pod.Name, pod.Namespace, v.Name)
-		}
-		ed := &volumes.EmptyDir{Medium: string(v.EmptyDir.Medium)}
-		if v.EmptyDir.SizeLimit != nil {
-			ed.SizeLimitBytes = v.EmptyDir.SizeLimit.Value()
-		}
-		vp.Volumes = append(vp.Volumes, volumes.Volume{Name: v.Name, EmptyDir: ed})
-	}
-	vols, err := w.a.volumes()
-	if err != nil {
-		return nil, err
-	}
-	mounted, err := vols.Prepare(ctx, vp)
-	if err != nil {
-		return nil, fmt.Errorf("pod %q in %q: prepare volumes: %w", pod.Name, pod.Namespace, err)
-	}
-	out := make(map[string]string, len(mounted))
-	for _, m := range mounted {
-		out[m.Name] = m.HostPath
-	}
-	return out, nil
+	return w.mountVolumes(ctx, pod)
 }
 
 func (w *podWorker) listInstances(ctx context.Context, rt runtime.Runtime) (map[string]instances, error) {
@@ -267,18 +242,14 @@ func (a *Agent) containerConfig(pod *corev1.Pod, c *corev1.Container, attempt in
 		return cfg, err
 	}
 	cfg.Security = sec
-	for _, e := range c.Env {
-		if e.ValueFrom != nil {
-			return cfg, fmt.Errorf("container %q: env %q: valueFrom is not supported yet", c.Name, e.Name)
-		}
-		cfg.Env = append(cfg.Env, e.Name+"="+e.Value)
+	// Env and mounts read ConfigMaps, Secrets and subPaths (volumes.go).
+	ctx, cancel := context.WithTimeout(context.Background(), configTimeout)
+	defer cancel()
+	if cfg.Env, err = a.containerEnv(ctx, pod, c); err != nil {
+		return cfg, err
 	}
-	for _, m := range c.VolumeMounts {
-		host, ok := mounts[m.Name]
-		if !ok {
-			return cfg, fmt.Errorf("container %q: volume %q is not prepared", c.Name, m.Name)
-		}
-		cfg.Mounts = append(cfg.Mounts, runtime.Mount{HostPath: host, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly})
+	if cfg.Mounts, err = a.containerMounts(ctx, pod, c, mounts); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

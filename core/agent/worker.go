@@ -179,7 +179,7 @@ func (a *Agent) killContainers(ctx context.Context, pod *corev1.Pod, grace time.
 	return errors.Join(errs...)
 }
 
-// teardown removes the pod's sandbox, containers, network and volumes.
+// teardown removes the pod's containers, network, volumes and sandbox.
 func (a *Agent) teardown(ctx context.Context, ref podRef, grace time.Duration) error {
 	rt, err := a.runtime()
 	if err != nil {
@@ -203,11 +203,6 @@ func (a *Agent) teardown(ctx context.Context, ref podRef, grace time.Duration) e
 			return fmt.Errorf("pod %s/%s: remove container %s: %w", ref.namespace, ref.name, c.ID, err)
 		}
 	}
-	for _, sb := range sbs {
-		if err := rt.RemovePodSandbox(ctx, sb.ID); err != nil {
-			return fmt.Errorf("pod %s/%s: remove sandbox: %w", ref.namespace, ref.name, err)
-		}
-	}
 	net, err := a.network()
 	if err != nil {
 		return err
@@ -221,6 +216,13 @@ func (a *Agent) teardown(ctx context.Context, ref podRef, grace time.Duration) e
 	}
 	if err := vols.Teardown(ctx, string(ref.uid)); err != nil {
 		return fmt.Errorf("pod %s/%s: tear down volumes: %w", ref.namespace, ref.name, err)
+	}
+	// The sandbox goes last: it is how an orphan is found again, so a
+	// teardown cut short (agent killed) is finished by the next one.
+	for _, sb := range sbs {
+		if err := rt.RemovePodSandbox(ctx, sb.ID); err != nil {
+			return fmt.Errorf("pod %s/%s: remove sandbox: %w", ref.namespace, ref.name, err)
+		}
 	}
 	return nil
 }

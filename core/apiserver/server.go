@@ -48,6 +48,8 @@ type Server struct {
 	objects *objects
 	agents  *agentDialer
 	grpc    *grpc.Server
+	// local is the plugin host of the server's own process (pluginlogs.go).
+	local localPlugins
 }
 
 // New builds a server.

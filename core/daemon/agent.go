@@ -102,14 +102,21 @@ func nodePluginSpecs(o *Options, containerdSocket string, host *pluginhost.Host)
 	if o.PodBridge != "" {
 		netSettings["bridge"] = o.PodBridge
 	}
-	return []pluginhost.Spec{
+	// What the core knows (the containerd socket, the bridge) is offered:
+	// a plugin gets the settings it declares, so a profile can swap in a
+	// plugin that does not take them. The profile's settings are strict.
+	specs := []pluginhost.Spec{
 		{Kind: base.KindRuntime, Path: bin("skiff-runtime-containerd"), Versions: runtime.ClientVersions(), DataDir: dir(base.KindRuntime),
-			Settings: map[string]string{"address": containerdSocket, "plain_http_registries": strings.Join(o.PlainHTTPRegistries, ",")}},
+			Offered: map[string]string{"address": containerdSocket, "plain_http_registries": strings.Join(o.PlainHTTPRegistries, ",")}},
 		{Kind: base.KindNetwork, Path: bin("skiff-net-overlay"), Versions: network.ClientVersions(), DataDir: dir(base.KindNetwork),
-			Settings: netSettings},
+			Offered: netSettings},
 		{Kind: base.KindVolumes, Path: bin("skiff-volumes"), Versions: volumes.ClientVersions(), DataDir: dir(base.KindVolumes)},
 		{Kind: base.KindProbes, Path: bin("skiff-probes"), Versions: probes.ClientVersionsWithHost(agent.ExecHost{Plugins: host}), DataDir: dir(base.KindProbes)},
 	}
+	for i := range specs {
+		specs[i] = o.profile.Apply(specs[i], o.PluginDir)
+	}
+	return specs
 }
 
 // stop stops the agent and its plugins (containers keep running), then the

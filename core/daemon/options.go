@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/skiffhq/skiff/core/config"
 	"github.com/skiffhq/skiff/core/pluginhost"
 )
 
@@ -51,7 +52,16 @@ type Options struct {
 	PodBridge string
 	// ContextName names the cluster in client configs (default "skiff").
 	ContextName string
-	Log         *slog.Logger
+	// ConfigFile is skiffd's configuration file (core/config): the plugin
+	// directory and profiles choosing each kind's plugin and settings.
+	ConfigFile string
+	// Profile is the profile of ConfigFile to run (default: the file's
+	// defaultProfile; none means skiff's default plugins).
+	Profile string
+	Log     *slog.Logger
+
+	// profile is the selected profile, loaded by defaults.
+	profile *config.Selection
 }
 
 func (o *Options) defaults() error {
@@ -68,6 +78,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:6443"
+	}
+	if err := o.loadConfig(); err != nil {
+		return err
 	}
 	if o.PluginDir == "" {
 		o.PluginDir = pluginhost.DefaultPluginDir()
@@ -105,6 +118,28 @@ func (o *Options) defaults() error {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return nil
+}
+
+// loadConfig reads ConfigFile and selects Profile; the file's pluginDir
+// applies unless --plugin-dir was given.
+func (o *Options) loadConfig() error {
+	if o.ConfigFile == "" {
+		if o.Profile != "" {
+			return fmt.Errorf("--profile %q needs --config FILE, where profiles are defined", o.Profile)
+		}
+		return nil
+	}
+	f, err := config.Load(o.ConfigFile)
+	if err != nil {
+		return err
+	}
+	if o.profile, err = f.Select(o.Profile); err != nil {
+		return err
+	}
+	if o.PluginDir == "" {
+		o.PluginDir = o.profile.PluginDir
 	}
 	return nil
 }

@@ -170,13 +170,14 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 		return err
 	}
 	s.plugins = pluginhost.New("", filepath.Join(o.DataDir, "plugins", "server"))
-	err = s.plugins.Start(ctx, []pluginhost.Spec{{
+	err = s.plugins.Start(ctx, []pluginhost.Spec{o.profile.Apply(pluginhost.Spec{
 		Kind: base.KindScheduler, Path: filepath.Join(o.PluginDir, "skiff-scheduler-binpack"),
 		Versions: scheduler.ClientVersions(), DataDir: filepath.Join(o.DataDir, "plugins", "scheduler"),
-	}})
+	}, o.PluginDir)})
 	if err != nil {
 		return err
 	}
+	s.api.SetLocalPlugins(s.plugins, serverPluginNode) // plugin logs/reload of the scheduler
 	cctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	sched := &controllers.Scheduling{

@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,11 +19,18 @@ import (
 func buildPlugin(t *testing.T, pkg string) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), filepath.Base(pkg))
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, msg)
+	if err := goBuild(out, pkg); err != nil {
+		t.Fatalf("build %s: %v", pkg, err)
 	}
 	return out
+}
+
+func goBuild(out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%w\n%s", err, msg)
+	}
+	return nil
 }
 
 func schedulerSpec(t *testing.T, path string) Spec {

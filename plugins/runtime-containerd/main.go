@@ -1,8 +1,9 @@
 // Command runtime-containerd is skiff's runtime plugin for containerd.
 //
-// The binary has two roles: normally it serves the plugin to the core; when
-// a containerd shim starts it as a container's log driver it copies the
-// container's output into its log file instead (see containerdruntime).
+// Containers' output goes to their log files through a separate, small
+// binary, skiff-log-driver (./logdriver), which the containerd shim runs
+// once per container; the plugin finds it beside its own executable (the
+// log_driver setting overrides that). See containerdruntime.
 package main
 
 import (
@@ -11,6 +12,5 @@ import (
 )
 
 func main() {
-	containerdruntime.RunLoggerIfInvoked()
 	runtime.Serve(containerdruntime.New())
 }

@@ -62,3 +62,18 @@ func (c *client) ListPods(ctx context.Context) ([]PodNetwork, error) {
 	}
 	return pods, nil
 }
+
+func (c *client) SetPeers(ctx context.Context, peers []Peer) error {
+	_, err := c.c.SetPeers(ctx, &networkpb.SetPeersRequest{Peers: peersToProto(peers)})
+	return base.FromStatus(err)
+}
+
+func (c *client) SetServices(ctx context.Context, services []Service) error {
+	_, err := c.c.SetServices(ctx, &networkpb.SetServicesRequest{Services: servicesToProto(services)})
+	return base.FromStatus(err)
+}
+
+func (c *client) TeardownNode(ctx context.Context) error {
+	_, err := c.c.TeardownNode(ctx, &networkpb.TeardownNodeRequest{})
+	return base.FromStatus(err)
+}

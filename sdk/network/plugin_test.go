@@ -8,10 +8,12 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/skiffhq/skiff/sdk/base"
 	"github.com/skiffhq/skiff/sdk/network"
 	"github.com/skiffhq/skiff/sdk/network/fake"
+	"github.com/skiffhq/skiff/sdk/network/networkpb"
 )
 
 // dial serves impl over go-plugin's in-memory gRPC connection and returns
@@ -37,8 +39,23 @@ func dial(t *testing.T, impl network.Network) network.Network {
 
 func TestRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	nodeCfg := network.NodeConfig{NodeName: "n1", PodCIDR: "10.88.1.0/24", ClusterCIDR: "10.88.0.0/16", NodeIP: "192.0.2.1"}
-	nodeSt := network.NodeStatus{Bridge: "skiff0", GatewayIP: "10.88.1.1", MTU: 1450}
+	nodeCfg := network.NodeConfig{NodeName: "n1", PodCIDR: "10.88.1.0/24", ClusterCIDR: "10.88.0.0/16", NodeIP: "192.0.2.1", MTU: 1500, ClusterDomain: "example.local"}
+	nodeSt := network.NodeStatus{Bridge: "skiff0", GatewayIP: "10.88.1.1", MTU: 1450, VTEPMAC: "0e:00:00:00:00:01", DNSIP: "10.88.1.1"}
+	peers := []network.Peer{
+		{NodeName: "n2", NodeIP: "192.0.2.2", PodCIDR: "10.88.2.0/24", VTEPMAC: "0e:00:00:00:00:02"},
+		{NodeName: "n3", NodeIP: "192.0.2.3", PodCIDR: "10.88.3.0/24", VTEPMAC: "0e:00:00:00:00:03"},
+	}
+	services := []network.Service{
+		{
+			Namespace: "default", Name: "web", ClusterIP: "10.96.0.10",
+			Ports: []network.ServicePort{{Name: "http", Protocol: "TCP", Port: 80}, {Name: "dns", Protocol: "UDP", Port: 53}},
+			Endpoints: []network.Endpoint{
+				{IP: "10.88.1.2", Ports: map[string]int{"http": 8080, "dns": 5353}},
+				{IP: "10.88.2.2", Ports: map[string]int{"http": 8081}},
+			},
+		},
+		{Namespace: "kube-system", Name: "db", ClusterIP: "None", Ports: []network.ServicePort{{Port: 5432}}},
+	}
 	pod := network.PodRef{Namespace: "default", Name: "nginx", UID: "6f1c2a9e"}
 	pn := network.PodNetwork{PodRef: pod, NetNSPath: "/run/skiff/netns/6f1c2a9e", IPs: []string{"10.88.1.2", "fd00::2"}, Interface: "eth0"}
 	info := base.Info{Kind: base.KindNetwork, Name: "fake", Version: "1.2.3", APIVersion: network.APIVersion,
@@ -48,9 +65,15 @@ func TestRoundTrip(t *testing.T) {
 	var gotCfg base.Config
 	var gotNode network.NodeConfig
 	var gotPods []network.PodRef
+	var gotPeers []network.Peer
+	var gotServices []network.Service
+	tornDown := false
 	n := dial(t, &fake.Network{
-		InfoFunc:      func(context.Context) (base.Info, error) { return info, nil },
-		ConfigureFunc: func(_ context.Context, c base.Config) error { gotCfg = c; return nil },
+		SetPeersFunc:     func(_ context.Context, p []network.Peer) error { gotPeers = p; return nil },
+		SetServicesFunc:  func(_ context.Context, s []network.Service) error { gotServices = s; return nil },
+		TeardownNodeFunc: func(context.Context) error { tornDown = true; return nil },
+		InfoFunc:         func(context.Context) (base.Info, error) { return info, nil },
+		ConfigureFunc:    func(_ context.Context, c base.Config) error { gotCfg = c; return nil },
 		SetupNodeFunc: func(_ context.Context, c network.NodeConfig) (network.NodeStatus, error) {
 			gotNode = c
 			return nodeSt, nil
@@ -87,6 +110,53 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if got, err := n.ListPods(ctx); err != nil || !reflect.DeepEqual(got, []network.PodNetwork{pn, pn}) {
 		t.Errorf("ListPods = %+v, %v", got, err)
+	}
+	if err := n.SetPeers(ctx, peers); err != nil || !reflect.DeepEqual(gotPeers, peers) {
+		t.Errorf("SetPeers: err %v, plugin got %+v, want %+v", err, gotPeers, peers)
+	}
+	if err := n.SetPeers(ctx, nil); err != nil || len(gotPeers) != 0 {
+		t.Errorf("SetPeers(nil): err %v, plugin got %+v, want none", err, gotPeers)
+	}
+	if err := n.SetServices(ctx, services); err != nil || !reflect.DeepEqual(gotServices, services) {
+		t.Errorf("SetServices: err %v, plugin got %+v, want %+v", err, gotServices, services)
+	}
+	if err := n.TeardownNode(ctx); err != nil || !tornDown {
+		t.Errorf("TeardownNode: err %v, reached the plugin: %v", err, tornDown)
+	}
+}
+
+// r1Plugin serves skiff.network.v1 as a plugin built before SetPeers,
+// SetServices and TeardownNode existed: every RPC is unimplemented.
+type r1Plugin struct{ network.GRPCPlugin }
+
+func (p *r1Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	networkpb.RegisterNetworkServer(s, networkpb.UnimplementedNetworkServer{})
+	return nil
+}
+
+// TestOlderPluginAnswersUnsupported: a core of this revision calling the new
+// RPCs on an older plugin gets base.ErrUnsupported, not a transport error.
+func TestOlderPluginAnswersUnsupported(t *testing.T) {
+	client, server := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{string(base.KindNetwork): &r1Plugin{}})
+	t.Cleanup(func() {
+		if err := client.Close(); err != nil {
+			server.Stop()
+		}
+	})
+	raw, err := client.Dispense(string(base.KindNetwork))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := raw.(network.Network)
+	ctx := context.Background()
+	if err := n.SetPeers(ctx, nil); !errors.Is(err, base.ErrUnsupported) {
+		t.Errorf("SetPeers on an r1 plugin: err = %v, want base.ErrUnsupported", err)
+	}
+	if err := n.SetServices(ctx, nil); !errors.Is(err, base.ErrUnsupported) {
+		t.Errorf("SetServices on an r1 plugin: err = %v, want base.ErrUnsupported", err)
+	}
+	if err := n.TeardownNode(ctx); !errors.Is(err, base.ErrUnsupported) {
+		t.Errorf("TeardownNode on an r1 plugin: err = %v, want base.ErrUnsupported", err)
 	}
 }
 
@@ -126,6 +196,15 @@ func TestFakeNilFieldIsUnsupported(t *testing.T) {
 	}
 	if _, err := n.ListPods(ctx); !errors.Is(err, base.ErrUnsupported) {
 		t.Errorf("ListPods on an empty fake: err = %v, want base.ErrUnsupported", err)
+	}
+	if err := n.SetPeers(ctx, nil); !errors.Is(err, base.ErrUnsupported) {
+		t.Errorf("SetPeers on an empty fake: err = %v, want base.ErrUnsupported", err)
+	}
+	if err := n.SetServices(ctx, nil); !errors.Is(err, base.ErrUnsupported) {
+		t.Errorf("SetServices on an empty fake: err = %v, want base.ErrUnsupported", err)
+	}
+	if err := n.TeardownNode(ctx); !errors.Is(err, base.ErrUnsupported) {
+		t.Errorf("TeardownNode on an empty fake: err = %v, want base.ErrUnsupported", err)
 	}
 	if _, err := n.Info(ctx); !errors.Is(err, base.ErrUnsupported) {
 		t.Errorf("Info on an empty fake: err = %v, want base.ErrUnsupported", err)

@@ -55,3 +55,24 @@ func (s *server) ListPods(ctx context.Context, _ *networkpb.ListPodsRequest) (*n
 	}
 	return resp, nil
 }
+
+func (s *server) SetPeers(ctx context.Context, req *networkpb.SetPeersRequest) (*networkpb.SetPeersResponse, error) {
+	if err := s.impl.SetPeers(ctx, peersFromProto(req.GetPeers())); err != nil {
+		return nil, base.ToStatus(err)
+	}
+	return &networkpb.SetPeersResponse{}, nil
+}
+
+func (s *server) SetServices(ctx context.Context, req *networkpb.SetServicesRequest) (*networkpb.SetServicesResponse, error) {
+	if err := s.impl.SetServices(ctx, servicesFromProto(req.GetServices())); err != nil {
+		return nil, base.ToStatus(err)
+	}
+	return &networkpb.SetServicesResponse{}, nil
+}
+
+func (s *server) TeardownNode(ctx context.Context, _ *networkpb.TeardownNodeRequest) (*networkpb.TeardownNodeResponse, error) {
+	if err := s.impl.TeardownNode(ctx); err != nil {
+		return nil, base.ToStatus(err)
+	}
+	return &networkpb.TeardownNodeResponse{}, nil
+}

@@ -31,7 +31,7 @@ func volumeToProto(v Volume) *volumespb.Volume {
 		out.EmptyDir = &volumespb.EmptyDir{Medium: e.Medium, SizeLimitBytes: e.SizeLimitBytes}
 	}
 	if f := v.Files; f != nil {
-		out.Files = &volumespb.Files{Data: f.Data, DefaultMode: uint32(f.DefaultMode), Sensitive: f.Sensitive}
+		out.Files = &volumespb.Files{Data: f.Data, DefaultMode: uint32(f.DefaultMode), Sensitive: f.Sensitive, Keep: f.Keep}
 		for _, it := range f.Items {
 			out.Files.Items = append(out.Files.Items, &volumespb.KeyToPath{Key: it.Key, Path: it.Path, Mode: uint32(it.Mode)})
 		}
@@ -48,7 +48,7 @@ func volumeFromProto(v *volumespb.Volume) Volume {
 		out.EmptyDir = &EmptyDir{Medium: e.GetMedium(), SizeLimitBytes: e.GetSizeLimitBytes()}
 	}
 	if f := v.GetFiles(); f != nil {
-		out.Files = &Files{Data: f.GetData(), DefaultMode: os.FileMode(f.GetDefaultMode()), Sensitive: f.GetSensitive()}
+		out.Files = &Files{Data: f.GetData(), DefaultMode: os.FileMode(f.GetDefaultMode()), Sensitive: f.GetSensitive(), Keep: f.GetKeep()}
 		for _, it := range f.GetItems() {
 			out.Files.Items = append(out.Files.Items, KeyToPath{Key: it.GetKey(), Path: it.GetPath(), Mode: os.FileMode(it.GetMode())})
 		}

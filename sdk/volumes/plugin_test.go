@@ -37,6 +37,7 @@ func TestPrepareRoundTrip(t *testing.T) {
 			Items:       []volumes.KeyToPath{{Key: "a.conf", Path: "conf/a.conf", Mode: 0o600}, {Key: "b", Path: "b"}},
 			DefaultMode: 0o644,
 			Sensitive:   true,
+			Keep:        true,
 		}},
 	}}
 	want := []volumes.Mounted{{Name: "scratch", HostPath: "/data/pods/u1/volumes/scratch"}, {Name: "config", HostPath: "/data/pods/u1/volumes/config"}}

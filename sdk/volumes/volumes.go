@@ -4,8 +4,20 @@
 //
 // The agent resolves what a volume needs from the API (the keys of a
 // ConfigMap or Secret) and hands the plugin the data; the plugin never talks
-// to the API. Prepare is idempotent and is called again when the data
-// changes, so the plugin can update files in place (atomically).
+// to the API. Prepare is idempotent and is called on every sync of the pod
+// (about once a second), so the plugin updates files in place (atomically)
+// when the data changed and should make an unchanged call cheap. When the
+// agent could not read an object, it asks the plugin to keep the volume as
+// it is (Files.Keep).
+//
+// Containers bind-mount what Prepare returns; a subPath mount binds what
+// PrepareSubPath resolved instead. Every path that comes from a manifest
+// (item paths, subPath, host paths) was checked by the API server, and the
+// plugin checks it again: ErrInvalidPath.
+//
+// API version 1 gained HostPath, Files.Keep and PrepareSubPath before its
+// first release; a plugin without PrepareSubPath answers base.ErrUnsupported
+// (gRPC Unimplemented) and pods with subPath mounts fail to start on it.
 package volumes
 
 import (
@@ -48,6 +60,13 @@ type Files struct {
 	DefaultMode os.FileMode
 	// Sensitive data (secrets) is only ever written to tmpfs.
 	Sensitive bool
+	// Keep says the agent could not read the object this time (it was
+	// deleted, a key went missing, the API server is unreachable): the
+	// plugin leaves what the volume holds as it is and ignores Data and
+	// Items, so running containers keep their last good files, as in
+	// Kubernetes. A volume never written before fails with
+	// base.ErrNotFound.
+	Keep bool
 }
 
 // HostPath is a file or directory of the node itself. The agent only asks
@@ -144,4 +163,4 @@ var ErrInvalidPath = base.NewError("volumes.InvalidPath", codes.InvalidArgument,
 
 // ErrHostPathType: a hostPath is not of the type the pod asked for (or is
 // missing and the type does not create it).
-var ErrHostPathType = base.NewError("volumes.HostPathType", codes.FailedPrecondition, "host path type check failed")
+var ErrHostPathType = base.NewError("volumes.HostPathType", codes.FailedPrecondition, "hostPath type check failed")

@@ -130,7 +130,7 @@ func (c *cluster) start() {
 	cmd := exec.Command(filepath.Join(binDir, "skiffd"), args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := testenv.Start(cmd); err != nil {
 		c.t.Fatalf("start skiffd: %v", err)
 	}
 	c.cmd, c.exited = cmd, make(chan struct{})
@@ -173,7 +173,7 @@ func (c *cluster) cleanup() {
 			c.t.Logf("skiffd log (tail):\n%s", tail(string(data), 60))
 		}
 	}
-	teardownNodeNetwork(c.t, c.dataDir)
+	testenv.TeardownNode(c.t, c.dataDir, testBridge)
 }
 
 // ctl runs skiffctl against the cluster.

@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/namespaces"
 	"github.com/containerd/containerd/remotes/docker"
 
+	"github.com/skiffhq/skiff/test/testenv"
 	"github.com/skiffhq/skiff/test/testimage"
 )
 
@@ -51,7 +52,7 @@ http:
 	cmd := exec.Command(bin, "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := testenv.Start(cmd); err != nil {
 		t.Fatalf("start docker-registry: %v", err)
 	}
 	done := make(chan struct{})

@@ -155,7 +155,7 @@ func startSplitCluster(t *testing.T) *cluster {
 		_, _, _ = c.ctl("delete", "pods", "--all", "--grace-period=1", "--timeout=60s")
 		stopProcess(agent)
 		stopProcess(server)
-		teardownNodeNetwork(t, agentDir)
+		testenv.TeardownNode(t, agentDir, testBridge)
 		if t.Failed() {
 			data, _ := os.ReadFile(c.logPath)
 			t.Logf("skiffd log:\n%s", tail(string(data), 60))
@@ -179,7 +179,7 @@ func (c *cluster) spawn(args ...string) *exec.Cmd {
 	cmd := exec.Command(filepath.Join(binDir, "skiffd"), args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := testenv.Start(cmd); err != nil {
 		c.t.Fatalf("start skiffd %s: %v", args[0], err)
 	}
 	go func() { _ = cmd.Wait(); log.Close() }()

@@ -159,7 +159,7 @@ func startDaemon(bin string) (*daemon, error) {
 	cmd.Stdout, cmd.Stderr = log, log
 	// If the test binary dies, so does its containerd.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := Start(cmd); err != nil {
 		log.Close()
 		os.RemoveAll(dir)
 		return nil, err

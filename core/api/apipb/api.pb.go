@@ -1992,6 +1992,188 @@ func (x *VersionResponse) GetGoVersion() string {
 	return ""
 }
 
+// PluginLogsRequest asks for the log of one plugin: the server's own
+// plugins (the scheduler) or a node's (runtime, network, probes, volumes).
+type PluginLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The node whose plugin it is; "" picks the only node (node kinds) or
+	// the server (server kinds).
+	Node   string `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Kind   string `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Follow bool   `protobuf:"varint,3,opt,name=follow,proto3" json:"follow,omitempty"`
+	// < 0: all lines.
+	TailLines     int64 `protobuf:"varint,4,opt,name=tail_lines,json=tailLines,proto3" json:"tail_lines,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PluginLogsRequest) Reset() {
+	*x = PluginLogsRequest{}
+	mi := &file_api_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PluginLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PluginLogsRequest) ProtoMessage() {}
+
+func (x *PluginLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PluginLogsRequest.ProtoReflect.Descriptor instead.
+func (*PluginLogsRequest) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *PluginLogsRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PluginLogsRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *PluginLogsRequest) GetFollow() bool {
+	if x != nil {
+		return x.Follow
+	}
+	return false
+}
+
+func (x *PluginLogsRequest) GetTailLines() int64 {
+	if x != nil {
+		return x.TailLines
+	}
+	return 0
+}
+
+// PluginReloadRequest restarts one plugin from its binary (to pick up a new
+// one) without restarting any container: the new process is started and
+// configured, the kind's owner replays its state into it, then the old
+// process is stopped.
+type PluginReloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PluginReloadRequest) Reset() {
+	*x = PluginReloadRequest{}
+	mi := &file_api_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PluginReloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PluginReloadRequest) ProtoMessage() {}
+
+func (x *PluginReloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PluginReloadRequest.ProtoReflect.Descriptor instead.
+func (*PluginReloadRequest) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *PluginReloadRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PluginReloadRequest) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+type PluginReloadResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plugin after the reload.
+	Plugin        *PluginStatus `protobuf:"bytes,1,opt,name=plugin,proto3" json:"plugin,omitempty"`
+	OldPid        int64         `protobuf:"varint,2,opt,name=old_pid,json=oldPid,proto3" json:"old_pid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PluginReloadResponse) Reset() {
+	*x = PluginReloadResponse{}
+	mi := &file_api_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PluginReloadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PluginReloadResponse) ProtoMessage() {}
+
+func (x *PluginReloadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PluginReloadResponse.ProtoReflect.Descriptor instead.
+func (*PluginReloadResponse) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *PluginReloadResponse) GetPlugin() *PluginStatus {
+	if x != nil {
+		return x.Plugin
+	}
+	return nil
+}
+
+func (x *PluginReloadResponse) GetOldPid() int64 {
+	if x != nil {
+		return x.OldPid
+	}
+	return 0
+}
+
 var File_api_proto protoreflect.FileDescriptor
 
 const file_api_proto_rawDesc = "" +
@@ -2131,7 +2313,19 @@ const file_api_proto_rawDesc = "" +
 	"\n" +
 	"git_commit\x18\x02 \x01(\tR\tgitCommit\x12\x1d\n" +
 	"\n" +
-	"go_version\x18\x03 \x01(\tR\tgoVersion2\xc9\a\n" +
+	"go_version\x18\x03 \x01(\tR\tgoVersion\"r\n" +
+	"\x11PluginLogsRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
+	"\x06follow\x18\x03 \x01(\bR\x06follow\x12\x1d\n" +
+	"\n" +
+	"tail_lines\x18\x04 \x01(\x03R\ttailLines\"=\n" +
+	"\x13PluginReloadRequest\x12\x12\n" +
+	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\"c\n" +
+	"\x14PluginReloadResponse\x122\n" +
+	"\x06plugin\x18\x01 \x01(\v2\x1a.skiff.api.v1.PluginStatusR\x06plugin\x12\x17\n" +
+	"\aold_pid\x18\x02 \x01(\x03R\x06oldPid2\xe6\b\n" +
 	"\x05Skiff\x12;\n" +
 	"\x06Create\x12\x1b.skiff.api.v1.CreateRequest\x1a\x14.skiff.api.v1.Object\x125\n" +
 	"\x03Get\x12\x18.skiff.api.v1.GetRequest\x1a\x14.skiff.api.v1.Object\x12=\n" +
@@ -2148,7 +2342,10 @@ const file_api_proto_rawDesc = "" +
 	"ListImages\x12\x1f.skiff.api.v1.ListImagesRequest\x1a\x1c.skiff.api.v1.ImagesResponse\x12F\n" +
 	"\aPlugins\x12\x1c.skiff.api.v1.PluginsRequest\x1a\x1d.skiff.api.v1.PluginsResponse\x12X\n" +
 	"\rReportPlugins\x12\".skiff.api.v1.ReportPluginsRequest\x1a#.skiff.api.v1.ReportPluginsResponse\x12F\n" +
-	"\aVersion\x12\x1c.skiff.api.v1.VersionRequest\x1a\x1d.skiff.api.v1.VersionResponse2\xf5\x02\n" +
+	"\aVersion\x12\x1c.skiff.api.v1.VersionRequest\x1a\x1d.skiff.api.v1.VersionResponse\x12D\n" +
+	"\n" +
+	"PluginLogs\x12\x1f.skiff.api.v1.PluginLogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12U\n" +
+	"\fPluginReload\x12!.skiff.api.v1.PluginReloadRequest\x1a\".skiff.api.v1.PluginReloadResponse2\x92\x04\n" +
 	"\tNodeAgent\x128\n" +
 	"\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12A\n" +
 	"\x04Exec\x12\x19.skiff.api.v1.ExecRequest\x1a\x1a.skiff.api.v1.ExecResponse(\x010\x01\x12V\n" +
@@ -2156,7 +2353,10 @@ const file_api_proto_rawDesc = "" +
 	"\n" +
 	"LoadImages\x12\x18.skiff.api.v1.ImageChunk\x1a\x1c.skiff.api.v1.ImagesResponse(\x01\x12K\n" +
 	"\n" +
-	"ListImages\x12\x1f.skiff.api.v1.ListImagesRequest\x1a\x1c.skiff.api.v1.ImagesResponseB)Z'github.com/skiffhq/skiff/core/api/apipbb\x06proto3"
+	"ListImages\x12\x1f.skiff.api.v1.ListImagesRequest\x1a\x1c.skiff.api.v1.ImagesResponse\x12D\n" +
+	"\n" +
+	"PluginLogs\x12\x1f.skiff.api.v1.PluginLogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12U\n" +
+	"\fPluginReload\x12!.skiff.api.v1.PluginReloadRequest\x1a\".skiff.api.v1.PluginReloadResponseB)Z'github.com/skiffhq/skiff/core/api/apipbb\x06proto3"
 
 var (
 	file_api_proto_rawDescOnce sync.Once
@@ -2170,7 +2370,7 @@ func file_api_proto_rawDescGZIP() []byte {
 	return file_api_proto_rawDescData
 }
 
-var file_api_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_api_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_api_proto_goTypes = []any{
 	(*Object)(nil),                // 0: skiff.api.v1.Object
 	(*CreateRequest)(nil),         // 1: skiff.api.v1.CreateRequest
@@ -2202,6 +2402,9 @@ var file_api_proto_goTypes = []any{
 	(*ReportPluginsResponse)(nil), // 27: skiff.api.v1.ReportPluginsResponse
 	(*VersionRequest)(nil),        // 28: skiff.api.v1.VersionRequest
 	(*VersionResponse)(nil),       // 29: skiff.api.v1.VersionResponse
+	(*PluginLogsRequest)(nil),     // 30: skiff.api.v1.PluginLogsRequest
+	(*PluginReloadRequest)(nil),   // 31: skiff.api.v1.PluginReloadRequest
+	(*PluginReloadResponse)(nil),  // 32: skiff.api.v1.PluginReloadResponse
 }
 var file_api_proto_depIdxs = []int32{
 	0,  // 0: skiff.api.v1.ListResponse.items:type_name -> skiff.api.v1.Object
@@ -2214,49 +2417,58 @@ var file_api_proto_depIdxs = []int32{
 	20, // 7: skiff.api.v1.ImagesResponse.images:type_name -> skiff.api.v1.Image
 	23, // 8: skiff.api.v1.PluginsResponse.plugins:type_name -> skiff.api.v1.PluginStatus
 	23, // 9: skiff.api.v1.ReportPluginsRequest.plugins:type_name -> skiff.api.v1.PluginStatus
-	1,  // 10: skiff.api.v1.Skiff.Create:input_type -> skiff.api.v1.CreateRequest
-	2,  // 11: skiff.api.v1.Skiff.Get:input_type -> skiff.api.v1.GetRequest
-	3,  // 12: skiff.api.v1.Skiff.List:input_type -> skiff.api.v1.ListRequest
-	5,  // 13: skiff.api.v1.Skiff.Update:input_type -> skiff.api.v1.UpdateRequest
-	6,  // 14: skiff.api.v1.Skiff.Delete:input_type -> skiff.api.v1.DeleteRequest
-	7,  // 15: skiff.api.v1.Skiff.Watch:input_type -> skiff.api.v1.WatchRequest
-	9,  // 16: skiff.api.v1.Skiff.Logs:input_type -> skiff.api.v1.LogsRequest
-	12, // 17: skiff.api.v1.Skiff.Exec:input_type -> skiff.api.v1.ExecRequest
-	16, // 18: skiff.api.v1.Skiff.PortForward:input_type -> skiff.api.v1.PortForwardRequest
-	19, // 19: skiff.api.v1.Skiff.LoadImages:input_type -> skiff.api.v1.ImageChunk
-	22, // 20: skiff.api.v1.Skiff.ListImages:input_type -> skiff.api.v1.ListImagesRequest
-	24, // 21: skiff.api.v1.Skiff.Plugins:input_type -> skiff.api.v1.PluginsRequest
-	26, // 22: skiff.api.v1.Skiff.ReportPlugins:input_type -> skiff.api.v1.ReportPluginsRequest
-	28, // 23: skiff.api.v1.Skiff.Version:input_type -> skiff.api.v1.VersionRequest
-	9,  // 24: skiff.api.v1.NodeAgent.Logs:input_type -> skiff.api.v1.LogsRequest
-	12, // 25: skiff.api.v1.NodeAgent.Exec:input_type -> skiff.api.v1.ExecRequest
-	16, // 26: skiff.api.v1.NodeAgent.PortForward:input_type -> skiff.api.v1.PortForwardRequest
-	19, // 27: skiff.api.v1.NodeAgent.LoadImages:input_type -> skiff.api.v1.ImageChunk
-	22, // 28: skiff.api.v1.NodeAgent.ListImages:input_type -> skiff.api.v1.ListImagesRequest
-	0,  // 29: skiff.api.v1.Skiff.Create:output_type -> skiff.api.v1.Object
-	0,  // 30: skiff.api.v1.Skiff.Get:output_type -> skiff.api.v1.Object
-	4,  // 31: skiff.api.v1.Skiff.List:output_type -> skiff.api.v1.ListResponse
-	0,  // 32: skiff.api.v1.Skiff.Update:output_type -> skiff.api.v1.Object
-	0,  // 33: skiff.api.v1.Skiff.Delete:output_type -> skiff.api.v1.Object
-	8,  // 34: skiff.api.v1.Skiff.Watch:output_type -> skiff.api.v1.WatchEvent
-	18, // 35: skiff.api.v1.Skiff.Logs:output_type -> skiff.api.v1.Chunk
-	14, // 36: skiff.api.v1.Skiff.Exec:output_type -> skiff.api.v1.ExecResponse
-	17, // 37: skiff.api.v1.Skiff.PortForward:output_type -> skiff.api.v1.PortForwardResponse
-	21, // 38: skiff.api.v1.Skiff.LoadImages:output_type -> skiff.api.v1.ImagesResponse
-	21, // 39: skiff.api.v1.Skiff.ListImages:output_type -> skiff.api.v1.ImagesResponse
-	25, // 40: skiff.api.v1.Skiff.Plugins:output_type -> skiff.api.v1.PluginsResponse
-	27, // 41: skiff.api.v1.Skiff.ReportPlugins:output_type -> skiff.api.v1.ReportPluginsResponse
-	29, // 42: skiff.api.v1.Skiff.Version:output_type -> skiff.api.v1.VersionResponse
-	18, // 43: skiff.api.v1.NodeAgent.Logs:output_type -> skiff.api.v1.Chunk
-	14, // 44: skiff.api.v1.NodeAgent.Exec:output_type -> skiff.api.v1.ExecResponse
-	17, // 45: skiff.api.v1.NodeAgent.PortForward:output_type -> skiff.api.v1.PortForwardResponse
-	21, // 46: skiff.api.v1.NodeAgent.LoadImages:output_type -> skiff.api.v1.ImagesResponse
-	21, // 47: skiff.api.v1.NodeAgent.ListImages:output_type -> skiff.api.v1.ImagesResponse
-	29, // [29:48] is the sub-list for method output_type
-	10, // [10:29] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	23, // 10: skiff.api.v1.PluginReloadResponse.plugin:type_name -> skiff.api.v1.PluginStatus
+	1,  // 11: skiff.api.v1.Skiff.Create:input_type -> skiff.api.v1.CreateRequest
+	2,  // 12: skiff.api.v1.Skiff.Get:input_type -> skiff.api.v1.GetRequest
+	3,  // 13: skiff.api.v1.Skiff.List:input_type -> skiff.api.v1.ListRequest
+	5,  // 14: skiff.api.v1.Skiff.Update:input_type -> skiff.api.v1.UpdateRequest
+	6,  // 15: skiff.api.v1.Skiff.Delete:input_type -> skiff.api.v1.DeleteRequest
+	7,  // 16: skiff.api.v1.Skiff.Watch:input_type -> skiff.api.v1.WatchRequest
+	9,  // 17: skiff.api.v1.Skiff.Logs:input_type -> skiff.api.v1.LogsRequest
+	12, // 18: skiff.api.v1.Skiff.Exec:input_type -> skiff.api.v1.ExecRequest
+	16, // 19: skiff.api.v1.Skiff.PortForward:input_type -> skiff.api.v1.PortForwardRequest
+	19, // 20: skiff.api.v1.Skiff.LoadImages:input_type -> skiff.api.v1.ImageChunk
+	22, // 21: skiff.api.v1.Skiff.ListImages:input_type -> skiff.api.v1.ListImagesRequest
+	24, // 22: skiff.api.v1.Skiff.Plugins:input_type -> skiff.api.v1.PluginsRequest
+	26, // 23: skiff.api.v1.Skiff.ReportPlugins:input_type -> skiff.api.v1.ReportPluginsRequest
+	28, // 24: skiff.api.v1.Skiff.Version:input_type -> skiff.api.v1.VersionRequest
+	30, // 25: skiff.api.v1.Skiff.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
+	31, // 26: skiff.api.v1.Skiff.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
+	9,  // 27: skiff.api.v1.NodeAgent.Logs:input_type -> skiff.api.v1.LogsRequest
+	12, // 28: skiff.api.v1.NodeAgent.Exec:input_type -> skiff.api.v1.ExecRequest
+	16, // 29: skiff.api.v1.NodeAgent.PortForward:input_type -> skiff.api.v1.PortForwardRequest
+	19, // 30: skiff.api.v1.NodeAgent.LoadImages:input_type -> skiff.api.v1.ImageChunk
+	22, // 31: skiff.api.v1.NodeAgent.ListImages:input_type -> skiff.api.v1.ListImagesRequest
+	30, // 32: skiff.api.v1.NodeAgent.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
+	31, // 33: skiff.api.v1.NodeAgent.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
+	0,  // 34: skiff.api.v1.Skiff.Create:output_type -> skiff.api.v1.Object
+	0,  // 35: skiff.api.v1.Skiff.Get:output_type -> skiff.api.v1.Object
+	4,  // 36: skiff.api.v1.Skiff.List:output_type -> skiff.api.v1.ListResponse
+	0,  // 37: skiff.api.v1.Skiff.Update:output_type -> skiff.api.v1.Object
+	0,  // 38: skiff.api.v1.Skiff.Delete:output_type -> skiff.api.v1.Object
+	8,  // 39: skiff.api.v1.Skiff.Watch:output_type -> skiff.api.v1.WatchEvent
+	18, // 40: skiff.api.v1.Skiff.Logs:output_type -> skiff.api.v1.Chunk
+	14, // 41: skiff.api.v1.Skiff.Exec:output_type -> skiff.api.v1.ExecResponse
+	17, // 42: skiff.api.v1.Skiff.PortForward:output_type -> skiff.api.v1.PortForwardResponse
+	21, // 43: skiff.api.v1.Skiff.LoadImages:output_type -> skiff.api.v1.ImagesResponse
+	21, // 44: skiff.api.v1.Skiff.ListImages:output_type -> skiff.api.v1.ImagesResponse
+	25, // 45: skiff.api.v1.Skiff.Plugins:output_type -> skiff.api.v1.PluginsResponse
+	27, // 46: skiff.api.v1.Skiff.ReportPlugins:output_type -> skiff.api.v1.ReportPluginsResponse
+	29, // 47: skiff.api.v1.Skiff.Version:output_type -> skiff.api.v1.VersionResponse
+	18, // 48: skiff.api.v1.Skiff.PluginLogs:output_type -> skiff.api.v1.Chunk
+	32, // 49: skiff.api.v1.Skiff.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
+	18, // 50: skiff.api.v1.NodeAgent.Logs:output_type -> skiff.api.v1.Chunk
+	14, // 51: skiff.api.v1.NodeAgent.Exec:output_type -> skiff.api.v1.ExecResponse
+	17, // 52: skiff.api.v1.NodeAgent.PortForward:output_type -> skiff.api.v1.PortForwardResponse
+	21, // 53: skiff.api.v1.NodeAgent.LoadImages:output_type -> skiff.api.v1.ImagesResponse
+	21, // 54: skiff.api.v1.NodeAgent.ListImages:output_type -> skiff.api.v1.ImagesResponse
+	18, // 55: skiff.api.v1.NodeAgent.PluginLogs:output_type -> skiff.api.v1.Chunk
+	32, // 56: skiff.api.v1.NodeAgent.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
+	34, // [34:57] is the sub-list for method output_type
+	11, // [11:34] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_api_proto_init() }
@@ -2289,7 +2501,7 @@ func file_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_proto_rawDesc), len(file_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   30,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

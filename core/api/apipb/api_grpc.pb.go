@@ -37,6 +37,8 @@ const (
 	Skiff_Plugins_FullMethodName       = "/skiff.api.v1.Skiff/Plugins"
 	Skiff_ReportPlugins_FullMethodName = "/skiff.api.v1.Skiff/ReportPlugins"
 	Skiff_Version_FullMethodName       = "/skiff.api.v1.Skiff/Version"
+	Skiff_PluginLogs_FullMethodName    = "/skiff.api.v1.Skiff/PluginLogs"
+	Skiff_PluginReload_FullMethodName  = "/skiff.api.v1.Skiff/PluginReload"
 )
 
 // SkiffClient is the client API for Skiff service.
@@ -57,6 +59,8 @@ type SkiffClient interface {
 	Plugins(ctx context.Context, in *PluginsRequest, opts ...grpc.CallOption) (*PluginsResponse, error)
 	ReportPlugins(ctx context.Context, in *ReportPluginsRequest, opts ...grpc.CallOption) (*ReportPluginsResponse, error)
 	Version(ctx context.Context, in *VersionRequest, opts ...grpc.CallOption) (*VersionResponse, error)
+	PluginLogs(ctx context.Context, in *PluginLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
+	PluginReload(ctx context.Context, in *PluginReloadRequest, opts ...grpc.CallOption) (*PluginReloadResponse, error)
 }
 
 type skiffClient struct {
@@ -234,6 +238,35 @@ func (c *skiffClient) Version(ctx context.Context, in *VersionRequest, opts ...g
 	return out, nil
 }
 
+func (c *skiffClient) PluginLogs(ctx context.Context, in *PluginLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Skiff_ServiceDesc.Streams[5], Skiff_PluginLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PluginLogsRequest, Chunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skiff_PluginLogsClient = grpc.ServerStreamingClient[Chunk]
+
+func (c *skiffClient) PluginReload(ctx context.Context, in *PluginReloadRequest, opts ...grpc.CallOption) (*PluginReloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PluginReloadResponse)
+	err := c.cc.Invoke(ctx, Skiff_PluginReload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SkiffServer is the server API for Skiff service.
 // All implementations must embed UnimplementedSkiffServer
 // for forward compatibility.
@@ -252,6 +285,8 @@ type SkiffServer interface {
 	Plugins(context.Context, *PluginsRequest) (*PluginsResponse, error)
 	ReportPlugins(context.Context, *ReportPluginsRequest) (*ReportPluginsResponse, error)
 	Version(context.Context, *VersionRequest) (*VersionResponse, error)
+	PluginLogs(*PluginLogsRequest, grpc.ServerStreamingServer[Chunk]) error
+	PluginReload(context.Context, *PluginReloadRequest) (*PluginReloadResponse, error)
 	mustEmbedUnimplementedSkiffServer()
 }
 
@@ -303,6 +338,12 @@ func (UnimplementedSkiffServer) ReportPlugins(context.Context, *ReportPluginsReq
 }
 func (UnimplementedSkiffServer) Version(context.Context, *VersionRequest) (*VersionResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Version not implemented")
+}
+func (UnimplementedSkiffServer) PluginLogs(*PluginLogsRequest, grpc.ServerStreamingServer[Chunk]) error {
+	return status.Error(codes.Unimplemented, "method PluginLogs not implemented")
+}
+func (UnimplementedSkiffServer) PluginReload(context.Context, *PluginReloadRequest) (*PluginReloadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PluginReload not implemented")
 }
 func (UnimplementedSkiffServer) mustEmbedUnimplementedSkiffServer() {}
 func (UnimplementedSkiffServer) testEmbeddedByValue()               {}
@@ -530,6 +571,35 @@ func _Skiff_Version_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Skiff_PluginLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PluginLogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(SkiffServer).PluginLogs(m, &grpc.GenericServerStream[PluginLogsRequest, Chunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Skiff_PluginLogsServer = grpc.ServerStreamingServer[Chunk]
+
+func _Skiff_PluginReload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PluginReloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SkiffServer).PluginReload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Skiff_PluginReload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SkiffServer).PluginReload(ctx, req.(*PluginReloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Skiff_ServiceDesc is the grpc.ServiceDesc for Skiff service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -573,6 +643,10 @@ var Skiff_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Version",
 			Handler:    _Skiff_Version_Handler,
 		},
+		{
+			MethodName: "PluginReload",
+			Handler:    _Skiff_PluginReload_Handler,
+		},
 	},
 	Streams: []grpc.StreamDesc{
 		{
@@ -602,16 +676,23 @@ var Skiff_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _Skiff_LoadImages_Handler,
 			ClientStreams: true,
 		},
+		{
+			StreamName:    "PluginLogs",
+			Handler:       _Skiff_PluginLogs_Handler,
+			ServerStreams: true,
+		},
 	},
 	Metadata: "api.proto",
 }
 
 const (
-	NodeAgent_Logs_FullMethodName        = "/skiff.api.v1.NodeAgent/Logs"
-	NodeAgent_Exec_FullMethodName        = "/skiff.api.v1.NodeAgent/Exec"
-	NodeAgent_PortForward_FullMethodName = "/skiff.api.v1.NodeAgent/PortForward"
-	NodeAgent_LoadImages_FullMethodName  = "/skiff.api.v1.NodeAgent/LoadImages"
-	NodeAgent_ListImages_FullMethodName  = "/skiff.api.v1.NodeAgent/ListImages"
+	NodeAgent_Logs_FullMethodName         = "/skiff.api.v1.NodeAgent/Logs"
+	NodeAgent_Exec_FullMethodName         = "/skiff.api.v1.NodeAgent/Exec"
+	NodeAgent_PortForward_FullMethodName  = "/skiff.api.v1.NodeAgent/PortForward"
+	NodeAgent_LoadImages_FullMethodName   = "/skiff.api.v1.NodeAgent/LoadImages"
+	NodeAgent_ListImages_FullMethodName   = "/skiff.api.v1.NodeAgent/ListImages"
+	NodeAgent_PluginLogs_FullMethodName   = "/skiff.api.v1.NodeAgent/PluginLogs"
+	NodeAgent_PluginReload_FullMethodName = "/skiff.api.v1.NodeAgent/PluginReload"
 )
 
 // NodeAgentClient is the client API for NodeAgent service.
@@ -626,6 +707,8 @@ type NodeAgentClient interface {
 	PortForward(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PortForwardRequest, PortForwardResponse], error)
 	LoadImages(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImageChunk, ImagesResponse], error)
 	ListImages(ctx context.Context, in *ListImagesRequest, opts ...grpc.CallOption) (*ImagesResponse, error)
+	PluginLogs(ctx context.Context, in *PluginLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
+	PluginReload(ctx context.Context, in *PluginReloadRequest, opts ...grpc.CallOption) (*PluginReloadResponse, error)
 }
 
 type nodeAgentClient struct {
@@ -704,6 +787,35 @@ func (c *nodeAgentClient) ListImages(ctx context.Context, in *ListImagesRequest,
 	return out, nil
 }
 
+func (c *nodeAgentClient) PluginLogs(ctx context.Context, in *PluginLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &NodeAgent_ServiceDesc.Streams[4], NodeAgent_PluginLogs_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PluginLogsRequest, Chunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAgent_PluginLogsClient = grpc.ServerStreamingClient[Chunk]
+
+func (c *nodeAgentClient) PluginReload(ctx context.Context, in *PluginReloadRequest, opts ...grpc.CallOption) (*PluginReloadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PluginReloadResponse)
+	err := c.cc.Invoke(ctx, NodeAgent_PluginReload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NodeAgentServer is the server API for NodeAgent service.
 // All implementations must embed UnimplementedNodeAgentServer
 // for forward compatibility.
@@ -716,6 +828,8 @@ type NodeAgentServer interface {
 	PortForward(grpc.BidiStreamingServer[PortForwardRequest, PortForwardResponse]) error
 	LoadImages(grpc.ClientStreamingServer[ImageChunk, ImagesResponse]) error
 	ListImages(context.Context, *ListImagesRequest) (*ImagesResponse, error)
+	PluginLogs(*PluginLogsRequest, grpc.ServerStreamingServer[Chunk]) error
+	PluginReload(context.Context, *PluginReloadRequest) (*PluginReloadResponse, error)
 	mustEmbedUnimplementedNodeAgentServer()
 }
 
@@ -740,6 +854,12 @@ func (UnimplementedNodeAgentServer) LoadImages(grpc.ClientStreamingServer[ImageC
 }
 func (UnimplementedNodeAgentServer) ListImages(context.Context, *ListImagesRequest) (*ImagesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListImages not implemented")
+}
+func (UnimplementedNodeAgentServer) PluginLogs(*PluginLogsRequest, grpc.ServerStreamingServer[Chunk]) error {
+	return status.Error(codes.Unimplemented, "method PluginLogs not implemented")
+}
+func (UnimplementedNodeAgentServer) PluginReload(context.Context, *PluginReloadRequest) (*PluginReloadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PluginReload not implemented")
 }
 func (UnimplementedNodeAgentServer) mustEmbedUnimplementedNodeAgentServer() {}
 func (UnimplementedNodeAgentServer) testEmbeddedByValue()                   {}
@@ -812,6 +932,35 @@ func _NodeAgent_ListImages_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _NodeAgent_PluginLogs_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PluginLogsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(NodeAgentServer).PluginLogs(m, &grpc.GenericServerStream[PluginLogsRequest, Chunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type NodeAgent_PluginLogsServer = grpc.ServerStreamingServer[Chunk]
+
+func _NodeAgent_PluginReload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PluginReloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NodeAgentServer).PluginReload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: NodeAgent_PluginReload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NodeAgentServer).PluginReload(ctx, req.(*PluginReloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // NodeAgent_ServiceDesc is the grpc.ServiceDesc for NodeAgent service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -822,6 +971,10 @@ var NodeAgent_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListImages",
 			Handler:    _NodeAgent_ListImages_Handler,
+		},
+		{
+			MethodName: "PluginReload",
+			Handler:    _NodeAgent_PluginReload_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
@@ -846,6 +999,11 @@ var NodeAgent_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "LoadImages",
 			Handler:       _NodeAgent_LoadImages_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "PluginLogs",
+			Handler:       _NodeAgent_PluginLogs_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "api.proto",

@@ -191,4 +191,9 @@ redis-secret:  18 bytes
 	if !strings.Contains(rows.out, "NAME           DATA   AGE\nredis-config   1      ") {
 		t.Errorf("get configmaps:\n%s", rows.out)
 	}
+	e.run("delete", "cm", "redis-config").expectOut(t, "configmap \"redis-config\" deleted from default namespace\n")
+	e.run("delete", "secret", "redis-secret").expectOut(t, "secret \"redis-secret\" deleted from default namespace\n")
+	if r := e.run("get", "secret", "redis-secret"); r.err == nil || !strings.Contains(r.printed, `secrets "redis-secret" not found`) {
+		t.Errorf("get after delete: %+v", r)
+	}
 }

@@ -21,6 +21,10 @@ const execUsage = "expected 'exec (POD | TYPE/NAME) COMMAND [ARG1] [ARG2] ... [A
 // noTTYWarning is kubectl's note when -t is asked but stdin is no terminal.
 const noTTYWarning = "Unable to use a TTY - input is not a terminal or the right kind of file"
 
+// interruptedCode is the exit code of an exec interrupted by a signal
+// (128+SIGINT, as a shell reports a process SIGINT killed).
+const interruptedCode = 130
+
 // execChunk is the most one stdin message carries.
 const execChunk = 32 << 10
 
@@ -211,6 +215,11 @@ func (o *ExecOptions) Run(ctx context.Context) error {
 	}
 	exit, err := o.stream(ctx, c.API, start, term)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Interrupted (SIGINT): end quietly, as a shell reports a
+			// command killed by it.
+			return &ExitError{Code: interruptedCode}
+		}
 		return api.FromGRPC(err)
 	}
 	if exit.Error != "" {

@@ -3,7 +3,6 @@ package cmd
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"net"
 	"strings"
@@ -71,6 +70,8 @@ type execCall struct {
 	stdin   bytes.Buffer
 	closed  bool
 	resizes []*apipb.TermSize
+	// noWait: answer at once, without waiting for stdin to close.
+	noWait bool
 }
 
 func (c *execCall) snapshot() (start *apipb.ExecStart, stdin string, closed bool, resizes []*apipb.TermSize) {
@@ -124,7 +125,7 @@ func fakeExec(call *execCall, answer func(st apipb.Skiff_ExecServer, stdin strin
 				call.mu.Unlock()
 			}
 		}()
-		if first.GetStart().GetStdin() {
+		if first.GetStart().GetStdin() && !call.noWait {
 			<-stdinDone
 		}
 		call.mu.Lock()
@@ -299,7 +300,7 @@ func TestExecTTYWithTerminal(t *testing.T) {
 	e, srv := newStreamEnv(t)
 	e.srv.Put("pods", pod("web", time.Minute, corev1.PodRunning))
 	term := &fakeTerminal{w: 80, h: 24, resized: make(chan struct{})}
-	call := &execCall{}
+	call := &execCall{noWait: true}
 	srv.exec = fakeExec(call, func(st apipb.Skiff_ExecServer, _ string) error {
 		// Wait for the resize the test sends, then answer.
 		deadline := time.Now().Add(5 * time.Second)
@@ -423,8 +424,8 @@ func TestExecStopsWithContext(t *testing.T) {
 	go func() { done <- e.runCtx(ctx, "", "exec", "web", "--", "sleep", "1000") }()
 	select {
 	case r := <-done:
-		if r.err == nil || !errors.Is(r.err, context.Canceled) && !strings.Contains(r.err.Error(), "context canceled") {
-			t.Errorf("err = %v, want canceled", r.err)
+		if r.code != interruptedCode || r.printed != "" {
+			t.Errorf("interrupted: code %d, printed %q; want %d and nothing", r.code, r.printed, interruptedCode)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("exec did not end with its context")

@@ -98,7 +98,7 @@ func TestPluginList(t *testing.T) {
 		{Node: "worker-1", Kind: "network", Name: "net-overlay", Version: "v0.1.0", ApiVersion: 1, Pid: 4250, Restarts: 2, Healthy: false, SinceUnix: since, Message: "restarting"},
 		{Kind: "scheduler", Name: "scheduler-binpack", Version: "v0.1.0", ApiVersion: 1, Pid: 100, Healthy: true, SinceUnix: since},
 	}
-	e.run("plugin", "ls").expectOut(t, `NODE       KIND        NAME                 VERSION   API   PID    RESTARTS   HEALTHY   AGE
+	e.run("plugin", "ls").expectOut(t, `NODE       KIND        NAME                 VERSION   API   PID    RESTARTS   HEALTHY   SINCE
 <server>   scheduler   scheduler-binpack    v0.1.0    1     100    0          true      90m
 worker-1   network     net-overlay          v0.1.0    1     4250   2          false     90m
 worker-1   runtime     runtime-containerd   v0.1.0    1     4242   0          true      90m

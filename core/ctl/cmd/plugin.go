@@ -19,11 +19,11 @@ import (
 func NewCmdPlugin(f Factory, streams IOStreams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "plugin",
-		Short: "Inspect the plugins of the server and the nodes",
+		Short: "Inspect, read the logs of and reload the plugins of the server and the nodes",
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newCmdPluginList(f, streams))
+	cmd.AddCommand(newCmdPluginList(f, streams), newCmdPluginLogs(f, streams), newCmdPluginReload(f, streams))
 	return cmd
 }
 
@@ -55,10 +55,13 @@ func newCmdPluginList(f Factory, streams IOStreams) *cobra.Command {
 	return cmd
 }
 
-// PluginColumns are the columns of `plugin ls`.
+// PluginColumns are the columns of `plugin ls`. API is the negotiated
+// version of the kind's contract; SINCE is how long the plugin has been in
+// its HEALTHY state (for a healthy plugin: how long its process has run);
+// MESSAGE (wide) says why a plugin is unhealthy, e.g. a crash loop.
 var PluginColumns = []printers.Column{
 	{Name: "Node"}, {Name: "Kind"}, {Name: "Name"}, {Name: "Version"}, {Name: "API"}, {Name: "PID"},
-	{Name: "Restarts"}, {Name: "Healthy"}, {Name: "Age"}, {Name: "Path", Wide: true}, {Name: "Message", Wide: true},
+	{Name: "Restarts"}, {Name: "Healthy"}, {Name: "Since"}, {Name: "Path", Wide: true}, {Name: "Message", Wide: true},
 }
 
 // Run prints one row per plugin; plugins of the server have no node.
@@ -100,9 +103,9 @@ func (o *PluginListOptions) Run(ctx context.Context) error {
 }
 
 func pluginCells(p *apipb.PluginStatus, now time.Time) []string {
-	age := "<unknown>"
+	since := "<unknown>"
 	if p.SinceUnix > 0 {
-		age = duration.HumanDuration(now.Sub(time.Unix(p.SinceUnix, 0)))
+		since = duration.HumanDuration(now.Sub(time.Unix(p.SinceUnix, 0)))
 	}
 	node := p.Node
 	if node == "" {
@@ -110,7 +113,7 @@ func pluginCells(p *apipb.PluginStatus, now time.Time) []string {
 	}
 	return []string{
 		node, p.Kind, p.Name, orNone(p.Version), strconv.Itoa(int(p.ApiVersion)), strconv.FormatInt(p.Pid, 10),
-		strconv.Itoa(int(p.Restarts)), strconv.FormatBool(p.Healthy), age, orNone(p.Path), orNone(p.Message),
+		strconv.Itoa(int(p.Restarts)), strconv.FormatBool(p.Healthy), since, orNone(p.Path), orNone(p.Message),
 	}
 }
 

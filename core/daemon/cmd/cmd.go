@@ -38,6 +38,8 @@ func commonFlags(cmd *cobra.Command, o *daemon.Options) {
 	f.StringVar(&o.DataDir, "data-dir", "/var/lib/skiff", "directory for all state (etcd, certificates, plugin state, logs)")
 	f.StringVar(&o.PluginDir, "plugin-dir", "", "directory of plugin binaries (default: beside skiffd)")
 	f.StringVar(&o.ClusterCIDR, "cluster-cidr", "10.244.0.0/16", "pod network of the whole cluster")
+	f.StringVar(&o.ConfigFile, "config", "", "skiffd config file: plugin directory and profiles choosing each kind's plugin and settings")
+	f.StringVar(&o.Profile, "profile", "", "profile of the --config file to run (default: its defaultProfile, else skiff's default plugins)")
 }
 
 func agentFlags(cmd *cobra.Command, o *daemon.Options, backoff *time.Duration, insecure *[]string) {

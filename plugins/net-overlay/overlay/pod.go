@@ -52,18 +52,23 @@ func hostVethName(bridge, uid string) string {
 func (o *Overlay) SetupPod(ctx context.Context, ref network.PodRef) (network.PodNetwork, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	pn, err := o.setupPod(ctx, ref)
+	c, err := o.configured()
+	if err != nil {
+		return network.PodNetwork{}, err
+	}
+	var pn network.PodNetwork
+	err = c.host.do(func() (err error) {
+		pn, err = o.setupPod(ctx, c, ref)
+		return err
+	})
 	if err != nil {
 		return network.PodNetwork{}, fmt.Errorf("pod %q: %w", podName(ref), err)
 	}
 	return pn, nil
 }
 
-func (o *Overlay) setupPod(ctx context.Context, ref network.PodRef) (network.PodNetwork, error) {
-	c, err := o.configured()
-	if err != nil {
-		return network.PodNetwork{}, err
-	}
+// setupPod runs in the node's namespace.
+func (o *Overlay) setupPod(ctx context.Context, c *config, ref network.PodRef) (network.PodNetwork, error) {
 	if err := checkUID(ref.UID); err != nil {
 		return network.PodNetwork{}, err
 	}
@@ -133,7 +138,7 @@ func (o *Overlay) buildPod(c *config, node *nodeState, bridge netlink.Link, ref 
 	if err := createNetNS(p.NetNSPath); err != nil {
 		return nil, err
 	}
-	if err := createVeth(p, bridge, c.mtu); err != nil {
+	if err := createVeth(p, bridge, node.MTU); err != nil {
 		return nil, err
 	}
 	gateway, err := netip.ParseAddr(node.GatewayIP)
@@ -225,6 +230,12 @@ func createVeth(p *podState, bridge netlink.Link, mtu int) error {
 	if err := netlink.LinkSetMaster(host, bridge); err != nil {
 		return fmt.Errorf("veth %q: attach to bridge %q: %w", p.HostVeth, bridge.Attrs().Name, err)
 	}
+	// Hairpin: a pod that reaches itself through a service IP gets its
+	// packets back out of the port they came in by (bridge netfilter DNATs
+	// them on the bridge), as the CNI bridge plugin's hairpinMode does.
+	if err := netlink.LinkSetHairpin(host, true); err != nil {
+		return fmt.Errorf("veth %q: hairpin mode: %w", p.HostVeth, err)
+	}
 	if err := netlink.LinkSetUp(host); err != nil {
 		return fmt.Errorf("veth %q: set up: %w", p.HostVeth, err)
 	}
@@ -280,7 +291,7 @@ func (o *Overlay) TeardownPod(_ context.Context, ref network.PodRef) error {
 	if err := checkUID(ref.UID); err != nil {
 		return fmt.Errorf("pod %q: %w", podName(ref), err)
 	}
-	if err := o.teardownPod(c, ref.UID); err != nil {
+	if err := c.host.do(func() error { return o.teardownPod(c, ref.UID) }); err != nil {
 		return fmt.Errorf("pod %q: tear down: %w", podName(ref), err)
 	}
 	return nil

@@ -22,10 +22,37 @@ type nodeState struct {
 	Bridge      string `json:"bridge"`
 	GatewayIP   string `json:"gatewayIP"`
 	MTU         int    `json:"mtu"`
+	// ClusterDomain is the DNS zone, without the trailing dot.
+	ClusterDomain string `json:"clusterDomain"`
+	// VXLAN is the VXLAN device's name, "" when the node has no overlay.
+	VXLAN   string `json:"vxlan,omitempty"`
+	VTEPMAC string `json:"vtepMAC,omitempty"`
+	DNSIP   string `json:"dnsIP,omitempty"`
+	// LocalMasq: the kernel has no bridge netfilter, so service traffic
+	// between pods of this node is masqueraded.
+	LocalMasq bool `json:"localMasq,omitempty"`
 }
 
 func (n *nodeState) status() network.NodeStatus {
-	return network.NodeStatus{Bridge: n.Bridge, GatewayIP: n.GatewayIP, MTU: n.MTU}
+	return network.NodeStatus{Bridge: n.Bridge, GatewayIP: n.GatewayIP, MTU: n.MTU, VTEPMAC: n.VTEPMAC, DNSIP: n.DNSIP}
+}
+
+// loadServices returns the services last accepted by SetServices.
+func loadServices(c *config) ([]network.Service, error) {
+	var s []network.Service
+	if _, err := readJSON(c.servicesFile(), &s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadPeers returns the peers last accepted by SetPeers.
+func loadPeers(c *config) ([]network.Peer, error) {
+	var p []network.Peer
+	if _, err := readJSON(c.peersFile(), &p); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // podState is <DataDir>/pods/<uid>.json: one pod's network.

@@ -1,7 +1,6 @@
 package containerdruntime
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -33,19 +32,24 @@ func TestConformance(t *testing.T) {
 
 // TestConformanceOfTheBinary builds the plugin binary and runs the suite
 // against it as the core would launch it: go-plugin handshake, AutoMTLS,
-// and the binary also serving as the containers' log driver.
+// and the log driver found where `make build` puts it, beside the plugin
+// (the log_driver setting is left to its default).
 func TestConformanceOfTheBinary(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin binary; skipped with -short")
 	}
 	env := newTestEnv(t)
 	host := env.registry(t)
-	bin := filepath.Join(t.TempDir(), "runtime-containerd")
-	build := exec.Command("go", "build", "-o", bin, "github.com/skiffhq/skiff/plugins/runtime-containerd")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build the plugin: %v\n%s", err, out)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "skiff-runtime-containerd")
+	if err := goBuild(bin, "github.com/skiffhq/skiff/plugins/runtime-containerd"); err != nil {
+		t.Fatal(err)
 	}
+	if err := goBuild(filepath.Join(dir, LogDriverName), "github.com/skiffhq/skiff/plugins/runtime-containerd/logdriver"); err != nil {
+		t.Fatal(err)
+	}
+	settings := env.config("skiff-binary").Settings
+	delete(settings, SettingLogDriver)
 	conformance.Run(t, func(t *testing.T) runtime.Runtime {
 		client := plugin.NewClient(base.ClientConfig(base.KindRuntime, exec.Command(bin), runtime.ClientVersions()))
 		t.Cleanup(client.Kill)
@@ -62,7 +66,7 @@ func TestConformanceOfTheBinary(t *testing.T) {
 		ImageArchive: env.archive,
 		ImageRef:     testRef,
 		TempDir:      env.dir,
-		Settings:     env.config("skiff-binary").Settings,
+		Settings:     settings,
 		Pull:         &conformance.PullCase{Ref: host + "/busybox:1", PlainHTTPRegistries: []string{host}},
 	})
 }

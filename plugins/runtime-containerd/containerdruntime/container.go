@@ -165,18 +165,20 @@ func loadContainer(ctx context.Context, c *conn, id string) (loaded, error) {
 	return asLoaded(ctx, ctr)
 }
 
+// asLoaded takes the labels from the record that LoadContainer or
+// Containers just read, without asking containerd again.
 func asLoaded(ctx context.Context, ctr containerd.Container) (loaded, error) {
-	labels, err := ctr.Labels(ctx)
+	info, err := ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
 	if errdefs.IsNotFound(err) {
 		return loaded{}, fmt.Errorf("container %q: %w", ctr.ID(), base.ErrNotFound)
 	}
 	if err != nil {
 		return loaded{}, fmt.Errorf("container %q: %w", ctr.ID(), err)
 	}
-	if labels[labelKind] != kindContainer {
+	if info.Labels[labelKind] != kindContainer {
 		return loaded{}, fmt.Errorf("container %q: not a container: %w", ctr.ID(), base.ErrNotFound)
 	}
-	return loaded{ctr: ctr, labels: labels}, nil
+	return loaded{ctr: ctr, labels: info.Labels}, nil
 }
 
 // StartContainer starts a created container's task, with its output going
@@ -218,7 +220,7 @@ func (r *Runtime) startContainer(ctx context.Context, c *conn, l loaded) error {
 	if err := touchLog(logPath); err != nil {
 		return err
 	}
-	task, err := l.ctr.NewTask(ctx, logDriverIO(r.loggerBinary, logPath, l.labels[labelTTY] == "true"))
+	task, err := l.ctr.NewTask(ctx, logDriverIO(c.logDriver, logPath, l.labels[labelTTY] == "true"))
 	if err != nil {
 		r.recordStartError(ctx, l, err)
 		return err
@@ -393,7 +395,9 @@ func (r *Runtime) ListContainers(ctx context.Context, labels map[string]string) 
 	if err != nil {
 		return nil, err
 	}
-	ctrs, err := c.client.Containers(ctx, kindFilter(kindContainer))
+	// containerd filters by the labels: the agent asks for one pod's
+	// containers, and each one listed costs two more calls (its task).
+	ctrs, err := c.client.Containers(ctx, kindFilter(kindContainer)+labelsFilter(labels))
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
@@ -435,18 +439,15 @@ func (r *Runtime) status(ctx context.Context, l loaded) (runtime.ContainerStatus
 	}
 	task, err := l.ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
-		if !st.StartedAt.IsZero() {
-			// Started, never seen to exit, and the task is gone: the node
-			// restarted under it.
-			st.State, st.ExitCode, st.Reason = runtime.StateExited, 255, "Error"
-			st.Message = "the container's task disappeared; its exit status is unknown"
-		}
-		return st, nil
+		return r.taskGone(ctx, l, info.CreatedAt, st)
 	}
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", l.what(), err)
 	}
 	ts, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return r.taskGone(ctx, l, info.CreatedAt, st)
+	}
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("%s: task: %w", l.what(), err)
 	}
@@ -467,6 +468,29 @@ func (r *Runtime) status(ctx context.Context, l loaded) (runtime.ContainerStatus
 	default:
 		st.State = runtime.StateUnknown
 	}
+	return st, nil
+}
+
+// taskGone reports a container whose labels (as loaded, in st) have no
+// exit and whose task is not there. Never started: it is created. Else a
+// watcher may have finalized it since the labels were read, and they have
+// its exit now; if not, the node restarted under it.
+func (r *Runtime) taskGone(ctx context.Context, l loaded, created time.Time, st runtime.ContainerStatus) (runtime.ContainerStatus, error) {
+	if st.StartedAt.IsZero() {
+		return st, nil
+	}
+	labels, err := l.ctr.Labels(ctx)
+	if errdefs.IsNotFound(err) {
+		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", l.what(), base.ErrNotFound)
+	}
+	if err != nil {
+		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", l.what(), err)
+	}
+	if now := staticStatus(l.ctr.ID(), created, labels); now.State == runtime.StateExited {
+		return now, nil
+	}
+	st.State, st.ExitCode, st.Reason = runtime.StateExited, 255, "Error"
+	st.Message = "the container's task disappeared; its exit status is unknown"
 	return st, nil
 }
 

@@ -22,17 +22,20 @@ import (
 // testRef is the busybox image the tests build and import.
 const testRef = "skiff.test/busybox:1"
 
-// testEnv is a containerd for one test, the busybox archive and a data dir.
+// testEnv is a containerd for one test, the busybox archive, a data dir
+// and the log driver.
 type testEnv struct {
 	socket  string
 	archive string
 	dir     string
+	driver  string
 }
 
 func newTestEnv(t *testing.T) testEnv {
 	t.Helper()
 	testenv.RequireRoot(t)
 	socket := testenv.Containerd(t)
+	driver := testLogDriver(t)
 	dir := t.TempDir()
 	// Runs before the temp dir is removed, which a mount left in it would
 	// stop: every sandbox must have been removed by now, with its
@@ -42,7 +45,7 @@ func newTestEnv(t *testing.T) testEnv {
 	if err != nil {
 		t.Fatalf("build the test image: %v", err)
 	}
-	return testEnv{socket: socket, archive: archive, dir: dir}
+	return testEnv{socket: socket, archive: archive, dir: dir, driver: driver}
 }
 
 // config is the Configure call for a namespace of this env.
@@ -50,7 +53,7 @@ func (e testEnv) config(namespace string) base.Config {
 	return base.Config{
 		NodeName: "test",
 		DataDir:  filepath.Join(e.dir, "data"),
-		Settings: map[string]string{SettingAddress: e.socket, SettingNamespace: namespace},
+		Settings: map[string]string{SettingAddress: e.socket, SettingNamespace: namespace, SettingLogDriver: e.driver},
 	}
 }
 

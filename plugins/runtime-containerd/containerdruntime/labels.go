@@ -2,6 +2,7 @@ package containerdruntime
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -41,6 +42,21 @@ const (
 // kindFilter is a containerd filter selecting one kind of object.
 func kindFilter(kind string) string {
 	return fmt.Sprintf("labels.%q==%s", labelKind, kind)
+}
+
+// labelsFilter is the part of a containerd filter that selects the
+// objects carrying every label of want: "" or ",labels.\"k\"==\"v\"...".
+func labelsFilter(want map[string]string) string {
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, ",labels.%q==%q", k, want[k])
+	}
+	return b.String()
 }
 
 // checkUserLabels refuses labels that would collide with the plugin's own.

@@ -1,43 +1,63 @@
 package containerdruntime
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
+	"io/fs"
 	"os"
-	"sync"
-	"time"
+	"path/filepath"
 
 	"github.com/containerd/containerd/cio"
-	"github.com/containerd/containerd/runtime/v2/logging"
+
+	"github.com/skiffhq/skiff/plugins/runtime-containerd/crilog"
+	"github.com/skiffhq/skiff/sdk/base"
 )
 
-// The shim runs the log driver as "<binary> k1 v1 k2 v2 ..." from the
-// binary:// URI's query, in no particular order, with CONTAINER_ID and
-// CONTAINER_NAMESPACE set.
-const (
-	logArgMarker = "skiff-log-driver" // its presence selects log-driver mode
-	logArgPath   = "log-path"
-	logArgTTY    = "tty"
+// LogDriverName is the file name of the log driver binary
+// (plugins/runtime-containerd/logdriver), which the log_driver setting
+// looks for beside the plugin's executable by default.
+const LogDriverName = "skiff-log-driver"
 
-	logDriverVersion = "1"
-)
-
-// drainTimeout bounds how long the log driver keeps reading after the shim
-// asked it to stop (the shim kills it after 12s).
-const drainTimeout = 10 * time.Second
-
-// logDriverIO is the task IO: a binary:// URI that has the shim start
-// binary as the container's log driver. With a TTY the task gets a terminal,
-// whose output the shim hands the driver as stdout.
-func logDriverIO(binary, logPath string, tty bool) cio.Creator {
-	args := map[string]string{logArgMarker: logDriverVersion, logArgPath: logPath}
-	if tty {
-		args[logArgTTY] = "true"
+// defaultLogDriver is LogDriverName beside the running executable (with
+// its symlinks resolved, as the kernel reports it), or "" when that is not
+// known.
+func defaultLogDriver() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
 	}
+	return filepath.Join(filepath.Dir(exe), LogDriverName)
+}
+
+// checkLogDriver makes sure the shim will be able to run path.
+func checkLogDriver(path string) error {
+	hint := fmt.Sprintf("the %s binary that `make build` puts beside the plugin", LogDriverName)
+	if path == "" {
+		return fmt.Errorf("setting %q: empty, and the plugin's own location is unknown: set it to %s: %w", SettingLogDriver, hint, base.ErrInvalid)
+	}
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("setting %q: %q: must be an absolute path: %w", SettingLogDriver, path, base.ErrInvalid)
+	}
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("setting %q: %s does not exist (it should be %s): %w", SettingLogDriver, path, hint, base.ErrInvalid)
+	}
+	if err != nil {
+		return fmt.Errorf("setting %q: %w: %w", SettingLogDriver, base.ErrInvalid, err)
+	}
+	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("setting %q: %s is not an executable file (mode %s): %w", SettingLogDriver, path, fi.Mode(), base.ErrInvalid)
+	}
+	return nil
+}
+
+// logDriverIO is the task IO: a binary:// URI that has the shim start the
+// log driver for the container. With a TTY the task gets a terminal, whose
+// output the shim hands the driver as stdout.
+func logDriverIO(driver, logPath string, tty bool) cio.Creator {
+	args := crilog.DriverArgs{Path: logPath, TTY: tty}.Query()
 	return func(id string) (cio.IO, error) {
-		uri, err := cio.LogURIGenerator("binary", binary, args)
+		uri, err := cio.LogURIGenerator("binary", driver, args)
 		if err != nil {
 			return nil, fmt.Errorf("log driver for %q: %w", id, err)
 		}
@@ -52,80 +72,3 @@ func (l *logDriverURI) Config() cio.Config { return l.cfg }
 func (l *logDriverURI) Cancel()            {}
 func (l *logDriverURI) Wait()              {}
 func (l *logDriverURI) Close() error       { return nil }
-
-// logDriverConfig is what the shim's arguments asked for.
-type logDriverConfig struct {
-	path string
-	tty  bool
-}
-
-// parseLogDriverArgs recognizes a log-driver invocation by its arguments.
-func parseLogDriverArgs(args []string) (logDriverConfig, bool) {
-	if len(args) == 0 || len(args)%2 != 0 {
-		return logDriverConfig{}, false
-	}
-	kv := map[string]string{}
-	for i := 0; i < len(args); i += 2 {
-		kv[args[i]] = args[i+1]
-	}
-	if kv[logArgMarker] != logDriverVersion || kv[logArgPath] == "" {
-		return logDriverConfig{}, false
-	}
-	return logDriverConfig{path: kv[logArgPath], tty: kv[logArgTTY] == "true"}, true
-}
-
-// RunLoggerIfInvoked turns the process into a container's log driver when a
-// shim started it as one, and then never returns. Otherwise it returns at
-// once. A plugin's main calls it before anything else.
-func RunLoggerIfInvoked() {
-	cfg, ok := parseLogDriverArgs(os.Args[1:])
-	if !ok || os.Getenv("CONTAINER_ID") == "" {
-		return
-	}
-	logging.Run(func(ctx context.Context, lc *logging.Config, ready func() error) error {
-		return runLogDriver(ctx, cfg, lc.Stdout, lc.Stderr, ready)
-	})
-}
-
-// runLogDriver appends the container's stdout and stderr to the log file
-// until both end. When ctx ends (the shim's SIGTERM, sent after it closed the
-// pipes) it still drains what is buffered, for up to drainTimeout.
-func runLogDriver(ctx context.Context, cfg logDriverConfig, stdout, stderr io.Reader, ready func() error) error {
-	f, err := os.OpenFile(cfg.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		ready()
-		return fmt.Errorf("log driver: %w", err)
-	}
-	defer f.Close()
-	cw := newCRIWriter(f)
-	var wg sync.WaitGroup
-	errs := make([]error, 2)
-	copyIn := func(i int, stream string, r io.Reader) {
-		defer wg.Done()
-		errs[i] = cw.copyStream(stream, r)
-	}
-	wg.Add(1)
-	go copyIn(0, streamStdout, stdout)
-	if !cfg.tty { // with a TTY, stderr is a pipe nobody writes or closes
-		wg.Add(1)
-		go copyIn(1, streamStderr, stderr)
-	}
-	if err := ready(); err != nil {
-		return fmt.Errorf("log driver: signalling ready: %w", err)
-	}
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		select {
-		case <-done:
-		case <-time.After(drainTimeout):
-			return fmt.Errorf("log driver: %s: output still open %v after the shim closed it", cfg.path, drainTimeout)
-		}
-	}
-	return errors.Join(errs...)
-}

@@ -1,114 +1,94 @@
 package containerdruntime
 
 import (
-	"io"
+	"context"
+	"errors"
+	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/skiffhq/skiff/plugins/runtime-containerd/crilog"
+	"github.com/skiffhq/skiff/sdk/base"
 )
 
-func TestParseLogDriverArgs(t *testing.T) {
-	cfg, ok := parseLogDriverArgs([]string{logArgPath, "/var/log/a b.log", logArgTTY, "true", logArgMarker, logDriverVersion})
-	if !ok || cfg.path != "/var/log/a b.log" || !cfg.tty {
-		t.Errorf("parsed %+v, %v", cfg, ok)
-	}
-	for _, args := range [][]string{
-		nil,
-		{"-test.v"},
-		{logArgPath, "/x"},
-		{logArgMarker, "2", logArgPath, "/x"},
-		{logArgMarker, logDriverVersion, logArgPath},
-	} {
-		if _, ok := parseLogDriverArgs(args); ok {
-			t.Errorf("%q taken for a log-driver invocation", args)
-		}
-	}
-}
-
+// TestLogDriverURI: the shim turns the URI into the driver's command line
+// (containerd's pkg/process.NewBinaryCmd: path, then each query key and its
+// first value), which the driver must understand.
 func TestLogDriverURI(t *testing.T) {
-	io, err := logDriverIO("/usr/bin/plugin", "/logs/a b.log", true)("c1")
+	io, err := logDriverIO("/usr/lib/skiff/skiff-log-driver", "/logs/a b&c=d.log", true)("c1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := io.Config()
-	if !cfg.Terminal || cfg.Stdout != cfg.Stderr || !strings.HasPrefix(cfg.Stdout, "binary:///usr/bin/plugin?") {
-		t.Errorf("IO config %+v", cfg)
+	if !cfg.Terminal || cfg.Stdout != cfg.Stderr || !strings.HasPrefix(cfg.Stdout, "binary:///usr/lib/skiff/skiff-log-driver?") {
+		t.Fatalf("IO config %+v", cfg)
 	}
-}
-
-// TestLogDriverProcess runs this test binary as a shim would run the log
-// driver: pipes on fds 3 and 4, a ready pipe on fd 5, then EOF and SIGTERM.
-func TestLogDriverProcess(t *testing.T) {
-	logPath := filepath.Join(t.TempDir(), "c.log")
-	outR, outW, _ := os.Pipe()
-	errR, errW, _ := os.Pipe()
-	readyR, readyW, _ := os.Pipe()
-	cmd := exec.Command(os.Args[0], logArgMarker, logDriverVersion, logArgPath, logPath)
-	cmd.Env = []string{"CONTAINER_ID=c1", "CONTAINER_NAMESPACE=test"}
-	cmd.ExtraFiles = []*os.File{outR, errR, readyW}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill() })
-	outR.Close()
-	errR.Close()
-	readyW.Close()
-	ready := make(chan error, 1)
-	go func() {
-		_, err := readyR.Read(make([]byte, 1))
-		ready <- err
-	}()
-	select {
-	case err := <-ready:
-		if err != io.EOF {
-			t.Fatalf("ready pipe: %v, want EOF (closed)", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the log driver never signalled ready")
-	}
-
-	outW.Write([]byte("to stdout\n"))
-	errW.Write([]byte("to stderr\n"))
-	outW.Write([]byte("unterminated"))
-	// What the shim does when the task is deleted: close, then SIGTERM.
-	outW.Close()
-	errW.Close()
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("log driver exited with %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the log driver did not exit after its input closed")
-	}
-
-	data, err := os.ReadFile(logPath)
+	u, err := url.Parse(cfg.Stdout)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stdout, stderr []string
-	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
-		rec, err := parseRecord([]byte(line))
-		if err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if _, err := time.Parse(time.RFC3339Nano, string(rec.time)); err != nil || rec.partial {
-			t.Errorf("log line %q: bad time or partial", line)
-		}
-		if rec.stream == streamStdout {
-			stdout = append(stdout, string(rec.text))
-		} else {
-			stderr = append(stderr, string(rec.text))
+	var args []string
+	for k, vs := range u.Query() {
+		args = append(args, k, vs[0])
+	}
+	got, err := crilog.ParseDriverArgs(args)
+	if err != nil || got != (crilog.DriverArgs{Path: "/logs/a b&c=d.log", TTY: true}) || u.Path != "/usr/lib/skiff/skiff-log-driver" {
+		t.Errorf("the shim would run %s %q, which means %+v, %v", u.Path, args, got, err)
+	}
+	// The bench finds the drivers by these arguments.
+	if !strings.Contains(cfg.Stdout, crilog.ArgMarker+"=") || !strings.Contains(cfg.Stdout, crilog.ArgPath+"=") {
+		t.Errorf("URI %s lacks the marker or the log path", cfg.Stdout)
+	}
+}
+
+func TestInfoNamesTheDefaultLogDriver(t *testing.T) {
+	info, err := New().Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range info.Settings {
+		if s.Name == SettingLogDriver {
+			if want := filepath.Join(filepath.Dir(exe), LogDriverName); s.Default != want {
+				t.Errorf("log_driver defaults to %q, want %q", s.Default, want)
+			}
+			return
 		}
 	}
-	if strings.Join(stdout, "|") != "to stdout|unterminated" || strings.Join(stderr, "|") != "to stderr" {
-		t.Errorf("stdout %q, stderr %q", stdout, stderr)
+	t.Errorf("no %s setting in %+v", SettingLogDriver, info.Settings)
+}
+
+// TestConfigureChecksTheLogDriver: a log driver the shim could not run is
+// refused before anything else, with the setting named.
+func TestConfigureChecksTheLogDriver(t *testing.T) {
+	dir := t.TempDir()
+	notExec := filepath.Join(dir, "not-executable")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]struct {
+		settings map[string]string
+		want     string
+	}{
+		// The test binary has no skiff-log-driver beside it.
+		"default":        {map[string]string{}, "does not exist"},
+		"relative":       {map[string]string{SettingLogDriver: "skiff-log-driver"}, "absolute"},
+		"missing":        {map[string]string{SettingLogDriver: filepath.Join(dir, "nope")}, "does not exist"},
+		"directory":      {map[string]string{SettingLogDriver: dir}, "not an executable file"},
+		"not executable": {map[string]string{SettingLogDriver: notExec}, "not an executable file"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			cfg := base.Config{DataDir: filepath.Join(dir, "data"), Settings: tc.settings}
+			err := New().Configure(context.Background(), cfg)
+			if err == nil || !errors.Is(err, base.ErrInvalid) || !strings.Contains(err.Error(), `"log_driver"`) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Configure: %v; want an invalid-setting error naming log_driver and saying %q", err, tc.want)
+			}
+		})
 	}
 }

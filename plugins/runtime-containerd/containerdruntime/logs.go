@@ -11,6 +11,7 @@ import (
 
 	"github.com/containerd/containerd/errdefs"
 
+	"github.com/skiffhq/skiff/plugins/runtime-containerd/crilog"
 	"github.com/skiffhq/skiff/sdk/base"
 	"github.com/skiffhq/skiff/sdk/runtime"
 )
@@ -59,7 +60,7 @@ func (r *cancelReader) Close() error {
 // streamLog writes the log's lines to w: the last TailLines of what the file
 // has now, then, when following, what comes until the container is done.
 func (r *Runtime) streamLog(ctx context.Context, c *conn, l loaded, f io.Reader, opts runtime.LogOptions, w io.Writer) error {
-	asm := newLineAssembler(opts.Timestamps)
+	asm := crilog.NewLineAssembler(opts.Timestamps)
 	lr := &lineReader{r: f, buf: make([]byte, 32<<10)}
 	if err := catchUp(lr, asm, opts.TailLines, w); err != nil {
 		return err
@@ -68,7 +69,7 @@ func (r *Runtime) streamLog(ctx context.Context, c *conn, l loaded, f io.Reader,
 		return nil
 	}
 	emit := func(raw []byte) error {
-		if line := asm.add(raw); line != nil {
+		if line := asm.Add(raw); line != nil {
 			_, err := w.Write(line)
 			return err
 		}
@@ -94,10 +95,10 @@ func (r *Runtime) streamLog(ctx context.Context, c *conn, l loaded, f io.Reader,
 
 // catchUp writes the last tail lines of what the file has now (all of it
 // when tail < 0).
-func catchUp(lr *lineReader, asm *lineAssembler, tail int64, w io.Writer) error {
+func catchUp(lr *lineReader, asm *crilog.LineAssembler, tail int64, w io.Writer) error {
 	if tail < 0 {
 		return lr.each(func(raw []byte) error {
-			if line := asm.add(raw); line != nil {
+			if line := asm.Add(raw); line != nil {
 				_, err := w.Write(line)
 				return err
 			}
@@ -106,7 +107,7 @@ func catchUp(lr *lineReader, asm *lineAssembler, tail int64, w io.Writer) error 
 	}
 	var last [][]byte
 	err := lr.each(func(raw []byte) error {
-		if line := asm.add(raw); line != nil {
+		if line := asm.Add(raw); line != nil {
 			last = append(last, line)
 			if int64(len(last)) > 2*tail+64 {
 				last = append(last[:0:0], last[int64(len(last))-tail:]...)

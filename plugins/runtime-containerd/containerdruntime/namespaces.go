@@ -8,7 +8,6 @@ import (
 	"regexp"
 	goruntime "runtime"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,22 +23,20 @@ import (
 // the way `ip netns add` keeps a network namespace. A locked thread makes
 // them (unshare), sets the hostname in the UTS one, brings loopback up in
 // the network one, mounts them and goes back to its own namespaces;
-// containers join them by path.
-// RemovePodSandbox unmounts and deletes the files. After a reboot the files
-// are still there but no longer mounted: whatever needs them (CreateContainer,
-// PortForward) makes new namespaces in their place.
+// containers join them by path. RemovePodSandbox unmounts and deletes the
+// files. After a reboot the files are still there but no longer mounted:
+// CreateContainer (and RunPodSandbox) make new ones in their place.
 
 // nsKind is one kind of namespace a sandbox keeps.
 type nsKind struct {
 	name string // file name, as in /proc/<pid>/ns/<name>
 	flag uintptr
-	spec specs.LinuxNamespaceType
 }
 
 var (
-	nsIPC = nsKind{name: "ipc", flag: unix.CLONE_NEWIPC, spec: specs.IPCNamespace}
-	nsUTS = nsKind{name: "uts", flag: unix.CLONE_NEWUTS, spec: specs.UTSNamespace}
-	nsNet = nsKind{name: "net", flag: unix.CLONE_NEWNET, spec: specs.NetworkNamespace}
+	nsIPC = nsKind{name: "ipc", flag: unix.CLONE_NEWIPC}
+	nsUTS = nsKind{name: "uts", flag: unix.CLONE_NEWUTS}
+	nsNet = nsKind{name: "net", flag: unix.CLONE_NEWNET}
 
 	allNSKinds = []nsKind{nsIPC, nsUTS, nsNet}
 )
@@ -306,6 +303,32 @@ func removeSandboxNamespaces(dataDir, id string) error {
 	// on the data dir's file system.
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("namespaces of sandbox %q: %w", id, err)
+	}
+	return nil
+}
+
+// TeardownNode unmounts and deletes the namespace files and /dev/shm of
+// every sandbox under dataDir (the data dir the plugin was configured with),
+// whether or not containerd still knows the sandbox. It is for taking a node
+// apart, and for tests, whose temporary data dirs cannot be deleted while
+// something is mounted in them. Running containers keep their namespaces,
+// but new containers of a sandbox whose files are gone get new ones.
+func TeardownNode(dataDir string) error {
+	entries, err := os.ReadDir(filepath.Join(dataDir, "sandboxes"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("tear down %s: %w", Name, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		if err := removeSandboxNamespaces(dataDir, e.Name()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("tear down %s: %w", Name, err)
 	}
 	return nil
 }

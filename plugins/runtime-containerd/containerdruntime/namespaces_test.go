@@ -300,3 +300,39 @@ func TestEnsureNamespacesLeavesNoThreadBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestTeardownNode: sandboxes left behind (the plugin was killed before
+// anyone removed them) are unmounted by TeardownNode.
+func TestTeardownNode(t *testing.T) {
+	env := newTestEnv(t)
+	r := env.runtime(t, "skiff-teardown")
+	ctx := testCtx(t)
+	for _, uid := range []string{"left-1", "left-2"} {
+		if _, err := r.RunPodSandbox(ctx, runtime.SandboxConfig{PodUID: uid, Name: uid}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dataDir := env.config("").DataDir
+	if len(mountsUnder(t, dataDir)) != 8 {
+		t.Fatalf("two sandboxes have %d mounts under %s, want 8: %v", len(mountsUnder(t, dataDir)), dataDir, mountsUnder(t, dataDir))
+	}
+	if err := TeardownNode(dataDir); err != nil {
+		t.Fatal(err)
+	}
+	if m := mountsUnder(t, dataDir); len(m) != 0 {
+		t.Errorf("after TeardownNode, still mounted: %v", m)
+	}
+	if err := TeardownNode(dataDir); err != nil {
+		t.Errorf("TeardownNode again: %v", err)
+	}
+	// The records are still there; removing them finds nothing to unmount.
+	sbs, err := r.ListSandboxes(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sb := range sbs {
+		if err := r.RemovePodSandbox(ctx, sb.ID); err != nil {
+			t.Errorf("RemovePodSandbox after TeardownNode: %v", err)
+		}
+	}
+}

@@ -29,13 +29,19 @@ const (
 	SettingNamespace     = "namespace"
 	SettingSnapshotter   = "snapshotter"
 	SettingPlainHTTPRegs = "plain_http_registries"
+	SettingLogDriver     = "log_driver"
 )
 
-var settingSpecs = []base.SettingSpec{
-	{Name: SettingAddress, Description: "containerd's socket", Default: "/run/containerd/containerd.sock"},
-	{Name: SettingNamespace, Description: "containerd namespace for skiff's images and containers", Default: "skiff"},
-	{Name: SettingSnapshotter, Description: "containerd snapshotter for container root filesystems", Default: "overlayfs"},
-	{Name: SettingPlainHTTPRegs, Description: "comma-separated registry hosts (host:port) pulled from over plain HTTP"},
+// settingSpecs are the settings; the log driver's default depends on where
+// the plugin's executable is.
+func (r *Runtime) settingSpecs() []base.SettingSpec {
+	return []base.SettingSpec{
+		{Name: SettingAddress, Description: "containerd's socket", Default: "/run/containerd/containerd.sock"},
+		{Name: SettingNamespace, Description: "containerd namespace for skiff's images and containers", Default: "skiff"},
+		{Name: SettingSnapshotter, Description: "containerd snapshotter for container root filesystems", Default: "overlayfs"},
+		{Name: SettingPlainHTTPRegs, Description: "comma-separated registry hosts (host:port) pulled from over plain HTTP"},
+		{Name: SettingLogDriver, Description: "absolute path of the log driver the containerd shim runs for each container (" + LogDriverName + ", by default the one beside the plugin's executable)", Default: r.defaultLogDriver},
+	}
 }
 
 // runcRuntime is the containerd runtime (shim) containers run with.
@@ -44,9 +50,9 @@ const runcRuntime = "io.containerd.runc.v2"
 // Runtime implements runtime.Runtime on containerd. Make it with New, then
 // Configure it.
 type Runtime struct {
-	loggerBinary string
-	log          hclog.Logger
-	locks        keyedMutex
+	defaultLogDriver string
+	log              hclog.Logger
+	locks            keyedMutex
 
 	mu   sync.Mutex
 	conn *conn // nil until Configure
@@ -62,6 +68,7 @@ type conn struct {
 	snapshotter string
 	plainHTTP   []string
 	dataDir     string
+	logDriver   string // the log driver's executable
 
 	bg       context.Context // namespaced; ends with the conn
 	cancel   context.CancelFunc
@@ -73,13 +80,6 @@ type conn struct {
 // Option tunes New.
 type Option func(*Runtime)
 
-// WithLoggerBinary sets the executable the shim runs as containers' log
-// driver; it must call RunLoggerIfInvoked first thing in main. The default
-// is the running executable.
-func WithLoggerBinary(path string) Option {
-	return func(r *Runtime) { r.loggerBinary = path }
-}
-
 // WithLogger sets where the plugin logs what it cannot return (errors of
 // background work). The default is JSON on stderr, which go-plugin forwards
 // to the core.
@@ -89,17 +89,12 @@ func WithLogger(l hclog.Logger) Option {
 
 // New returns an unconfigured Runtime.
 func New(opts ...Option) *Runtime {
-	r := &Runtime{}
+	r := &Runtime{defaultLogDriver: defaultLogDriver()}
 	for _, o := range opts {
 		o(r)
 	}
 	if r.log == nil {
 		r.log = hclog.New(&hclog.LoggerOptions{Name: Name, Output: os.Stderr, JSONFormat: true, Level: hclog.Info})
-	}
-	if r.loggerBinary == "" {
-		if exe, err := os.Executable(); err == nil {
-			r.loggerBinary = exe
-		}
 	}
 	return r
 }
@@ -111,22 +106,22 @@ func (r *Runtime) Info(context.Context) (base.Info, error) {
 		Name:       Name,
 		Version:    Version,
 		APIVersion: runtime.APIVersion,
-		Settings:   settingSpecs,
+		Settings:   r.settingSpecs(),
 	}, nil
 }
 
 // Configure connects to containerd and adopts what an earlier instance of
 // the plugin left running. Calling it again replaces the connection.
 func (r *Runtime) Configure(ctx context.Context, cfg base.Config) error {
-	set, err := base.ValidateSettings(settingSpecs, cfg.Settings)
+	set, err := base.ValidateSettings(r.settingSpecs(), cfg.Settings)
 	if err != nil {
 		return fmt.Errorf("configure %s: %w: %w", Name, base.ErrInvalid, err)
 	}
 	if cfg.DataDir == "" || !filepath.IsAbs(cfg.DataDir) {
 		return fmt.Errorf("configure %s: data dir %q: must be an absolute path: %w", Name, cfg.DataDir, base.ErrInvalid)
 	}
-	if r.loggerBinary == "" || !filepath.IsAbs(r.loggerBinary) {
-		return fmt.Errorf("configure %s: log driver binary %q: must be an absolute path", Name, r.loggerBinary)
+	if err := checkLogDriver(set[SettingLogDriver]); err != nil {
+		return fmt.Errorf("configure %s: %w", Name, err)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("configure %s: %w", Name, err)
@@ -165,6 +160,7 @@ func dial(ctx context.Context, set map[string]string, dataDir string) (*conn, er
 		snapshotter: set[SettingSnapshotter],
 		plainHTTP:   splitList(set[SettingPlainHTTPRegs]),
 		dataDir:     dataDir,
+		logDriver:   set[SettingLogDriver],
 		bg:          bg,
 		cancel:      cancel,
 		watching:    map[string]bool{},

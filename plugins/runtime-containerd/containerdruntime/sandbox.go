@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/containers"
@@ -97,12 +98,17 @@ type sandboxInfo struct {
 func (s sandboxInfo) podName() string { return s.Namespace + "/" + s.Name }
 
 // hostname is the hostname of the sandbox's UTS namespace: the one it was
-// given, or the pod's name.
+// given, or the pod's name, cut to 63 characters as kubelet does (a pod name
+// may be longer than a hostname can be).
 func (s sandboxInfo) hostname() string {
-	if s.Hostname != "" {
-		return s.Hostname
+	h := s.Hostname
+	if h == "" {
+		h = s.Name
 	}
-	return s.Name
+	if len(h) > 63 {
+		h = strings.TrimRight(h[:63], "-.")
+	}
+	return h
 }
 
 func sandboxFromInfo(info containers.Container) sandboxInfo {
@@ -224,7 +230,7 @@ func (r *Runtime) ListSandboxes(ctx context.Context, labels map[string]string) (
 	if err != nil {
 		return nil, err
 	}
-	ctrs, err := c.client.Containers(ctx, kindFilter(kindSandbox))
+	ctrs, err := c.client.Containers(ctx, kindFilter(kindSandbox)+labelsFilter(labels))
 	if err != nil {
 		return nil, fmt.Errorf("list sandboxes: %w", err)
 	}

@@ -2,6 +2,7 @@ package containerdruntime
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -67,5 +68,21 @@ func TestSandboxIDIsStablePerPod(t *testing.T) {
 	first, again, other := sandboxID("a"), sandboxID("a"), sandboxID("b")
 	if first != again || first == other {
 		t.Error("sandbox IDs must be a function of the pod UID")
+	}
+}
+
+func TestHostnameIsCutLikeKubelet(t *testing.T) {
+	long := strings.Repeat("a", 62) + "-bbbb"
+	for _, tc := range []struct {
+		sb   sandboxInfo
+		want string
+	}{
+		{sandboxInfo{Hostname: "h", Sandbox: runtime.Sandbox{Name: "pod"}}, "h"},
+		{sandboxInfo{Sandbox: runtime.Sandbox{Name: "pod"}}, "pod"},
+		{sandboxInfo{Sandbox: runtime.Sandbox{Name: long}}, strings.Repeat("a", 62)},
+	} {
+		if got := tc.sb.hostname(); got != tc.want {
+			t.Errorf("hostname of %+v = %q, want %q", tc.sb, got, tc.want)
+		}
 	}
 }

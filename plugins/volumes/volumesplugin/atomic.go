@@ -2,11 +2,14 @@ package volumesplugin
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/skiffhq/skiff/sdk/volumes"
@@ -20,23 +23,51 @@ const (
 )
 
 // writeAtomic makes dir hold exactly files, switching from the previous
-// content in one rename. Unchanged content is left alone.
-func writeAtomic(dir string, files map[string]file) error {
+// content in one rename. Unchanged content is left alone. It returns the
+// payload directory "..data" points to.
+func writeAtomic(dir string, files map[string]file) (string, error) {
 	if unchanged(filepath.Join(dir, dataLink), files) {
-		return nil
+		if ts, err := os.Readlink(filepath.Join(dir, dataLink)); err == nil {
+			return ts, nil
+		}
 	}
 	ts, err := writePayload(dir, files)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := swapDataLink(dir, ts); err != nil {
 		_ = os.RemoveAll(filepath.Join(dir, ts))
-		return err
+		return "", err
 	}
 	if err := linkTopLevel(dir, files); err != nil {
-		return err
+		return "", err
 	}
-	return removeStale(dir, ts, files)
+	return ts, removeStale(dir, ts, files)
+}
+
+// digest sums files (paths, modes and contents) to tell cheaply whether a
+// payload already written is still what is wanted.
+func digest(files map[string]file) [sha256.Size]byte {
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range paths {
+		f := files[p]
+		for _, part := range [][]byte{[]byte(p), f.data} {
+			binary.BigEndian.PutUint64(n[:], uint64(len(part)))
+			h.Write(n[:])
+			h.Write(part)
+		}
+		binary.BigEndian.PutUint64(n[:], uint64(f.mode))
+		h.Write(n[:])
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
 }
 
 // writePayload writes files into a new hidden directory and returns its

@@ -1,9 +1,11 @@
 package volumesplugin
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/skiffhq/skiff/sdk/base"
@@ -17,9 +19,12 @@ const defaultFileMode os.FileMode = 0o644
 type plan struct {
 	name     string
 	emptyDir *volumes.EmptyDir
+	hostPath *volumes.HostPath
 	files    map[string]file // by cleaned relative path
 	// sensitive files go to tmpfs.
 	sensitive bool
+	// keep leaves a Files volume as it is (volumes.Files.Keep).
+	keep bool
 }
 
 type file struct {
@@ -34,18 +39,46 @@ func (pl plan) dirMode() os.FileMode {
 	return 0o755
 }
 
-func (pl plan) prepare(dir string) error {
+// prepare makes the volume in dir. written remembers the payload last
+// written to each Files volume, so that preparing an unchanged volume
+// again (every agent sync) costs a readlink, not a walk of its files.
+func (pl plan) prepare(dir string, written map[string]payload) error {
 	switch {
 	case pl.emptyDir != nil && pl.emptyDir.Medium == MediumMemory:
 		return ensureTmpfs(dir, 0o777, pl.emptyDir.SizeLimitBytes)
 	case pl.emptyDir != nil:
 		return nil
-	case pl.sensitive:
+	case pl.keep:
+		if _, err := os.Readlink(filepath.Join(dir, dataLink)); err != nil {
+			return fmt.Errorf("asked to keep its content, but it was never written: %w", base.ErrNotFound)
+		}
+		return nil
+	}
+	sum := digest(pl.files)
+	if w, ok := written[dir]; ok && w.sum == sum {
+		if ts, err := os.Readlink(filepath.Join(dir, dataLink)); err == nil && ts == w.ts {
+			return nil
+		}
+	}
+	delete(written, dir)
+	if pl.sensitive {
 		if err := ensureTmpfs(dir, 0o755, 0); err != nil {
 			return err
 		}
 	}
-	return writeAtomic(dir, pl.files)
+	ts, err := writeAtomic(dir, pl.files)
+	if err != nil {
+		return err
+	}
+	written[dir] = payload{sum: sum, ts: ts}
+	return nil
+}
+
+// payload is what a Files volume holds: the digest of its files and the
+// hidden directory "..data" points to.
+type payload struct {
+	sum [sha256.Size]byte
+	ts  string
 }
 
 // planPod checks a pod's volumes and resolves their files.
@@ -73,11 +106,22 @@ func planPod(pod volumes.Pod) ([]plan, error) {
 }
 
 func planVolume(v volumes.Volume) (plan, error) {
+	n := 0
+	for _, set := range []bool{v.EmptyDir != nil, v.Files != nil, v.HostPath != nil} {
+		if set {
+			n++
+		}
+	}
 	switch {
-	case (v.EmptyDir == nil) == (v.Files == nil):
-		return plan{}, fmt.Errorf("exactly one of emptyDir and files must be set: %w", base.ErrInvalid)
+	case n != 1:
+		return plan{}, fmt.Errorf("exactly one of emptyDir, files and hostPath must be set: %w", base.ErrInvalid)
 	case v.EmptyDir != nil:
 		return planEmptyDir(v.Name, *v.EmptyDir)
+	case v.HostPath != nil:
+		return planHostPath(v.Name, *v.HostPath)
+	}
+	if v.Files.Keep {
+		return plan{name: v.Name, sensitive: v.Files.Sensitive, keep: true}, nil
 	}
 	fs, err := planFiles(*v.Files)
 	if err != nil {

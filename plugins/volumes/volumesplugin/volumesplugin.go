@@ -12,14 +12,25 @@
 //     top-level name is a symlink through "..data". An update writes a new
 //     hidden directory and swaps "..data" with one rename. Sensitive data
 //     (secrets) is only written to a tmpfs mounted on the volume directory.
+//     Preparing it again with the same data costs a readlink: the plugin
+//     remembers a digest of what each volume holds.
+//   - a hostPath is the node's own path: its type is checked (and the
+//     *OrCreate types create it), nothing is made under the pod's
+//     directory, and Teardown never touches it.
+//   - a subPath mount is a bind mount of what the subPath resolved to, at
+//     <DataDir>/pods/<uid>/volume-subpaths/<volume>/<container>/<index>;
+//     subpath_linux.go says how the resolution stays inside the volume.
 //
 // Paths from the manifest are checked before anything is written: an item
 // path must be relative, without ".." elements, and must not start with
-// ".." (volumes.ErrInvalidPath).
+// ".." (volumes.ErrInvalidPath); a subPath must be relative and without
+// ".." elements, and symlinks met while resolving it must stay inside the
+// volume.
 //
-// Teardown unmounts everything mounted under the pod's directory, deepest
-// first, and only then removes the directory, so a mount that cannot be
-// undone is an error rather than a reason to delete through it.
+// Teardown unmounts everything mounted under the pod's directory (tmpfs
+// volumes and subPath binds), deepest first, and only then removes the
+// directory, so a mount that cannot be undone is an error rather than a
+// reason to delete through it.
 //
 // Mounting needs root (CAP_SYS_ADMIN) and Linux.
 package volumesplugin
@@ -30,6 +41,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/skiffhq/skiff/sdk/base"
@@ -46,12 +58,14 @@ const MediumMemory = "Memory"
 type Plugin struct {
 	mu   sync.Mutex
 	root string // <DataDir>/pods, "" until Configure
+	// written is the payload of each Files volume, by directory.
+	written map[string]payload
 }
 
 var _ volumes.Volumes = (*Plugin)(nil)
 
 // New returns an unconfigured plugin.
-func New() *Plugin { return &Plugin{} }
+func New() *Plugin { return &Plugin{written: map[string]payload{}} }
 
 // Info implements base.Plugin.
 func (p *Plugin) Info(context.Context) (base.Info, error) {
@@ -102,18 +116,19 @@ func (p *Plugin) Prepare(ctx context.Context, pod volumes.Pod) ([]volumes.Mounte
 	if err != nil {
 		return nil, err
 	}
-	out, err := prepareAll(ctx, filepath.Join(podDir, "volumes"), plans)
+	out, err := p.prepareAll(ctx, filepath.Join(podDir, "volumes"), plans)
 	if err != nil {
 		return nil, fmt.Errorf("pod %q in %q: %w", pod.Name, pod.Namespace, err)
 	}
 	return out, nil
 }
 
-func prepareAll(ctx context.Context, dir string, plans []plan) (_ []volumes.Mounted, err error) {
+func (p *Plugin) prepareAll(ctx context.Context, dir string, plans []plan) (_ []volumes.Mounted, err error) {
 	var created []string
 	defer func() {
 		if err != nil {
 			for _, d := range created {
+				delete(p.written, d)
 				err = errors.Join(err, removeVolume(d))
 			}
 		}
@@ -123,13 +138,20 @@ func prepareAll(ctx context.Context, dir string, plans []plan) (_ []volumes.Moun
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		if pl.hostPath != nil {
+			if err := checkHostPath(*pl.hostPath); err != nil {
+				return nil, fmt.Errorf("volume %q: %w", pl.name, err)
+			}
+			out = append(out, volumes.Mounted{Name: pl.name, HostPath: pl.hostPath.Path})
+			continue
+		}
 		vdir := filepath.Join(dir, pl.name)
 		isNew, err := createDir(vdir, pl.dirMode())
 		if isNew {
 			created = append(created, vdir)
 		}
 		if err == nil {
-			err = pl.prepare(vdir)
+			err = pl.prepare(vdir, p.written)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("volume %q: %w", pl.name, err)
@@ -168,6 +190,11 @@ func (p *Plugin) Teardown(ctx context.Context, podUID string) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	for d := range p.written {
+		if strings.HasPrefix(d, podDir+"/") {
+			delete(p.written, d)
+		}
 	}
 	if err := removeVolume(podDir); err != nil {
 		return fmt.Errorf("pod %q: teardown: %w", podUID, err)

@@ -177,7 +177,7 @@ func TestTeardownRefusesEmptyUID(t *testing.T) {
 
 func TestWriteAtomicRefusesEscapes(t *testing.T) {
 	dir := t.TempDir()
-	err := writeAtomic(dir, map[string]file{"../escape": {data: []byte("x"), mode: 0o644}})
+	_, err := writeAtomic(dir, map[string]file{"../escape": {data: []byte("x"), mode: 0o644}})
 	if !errors.Is(err, volumes.ErrInvalidPath) {
 		t.Fatalf("writeAtomic(../escape) = %v, want volumes.ErrInvalidPath", err)
 	}

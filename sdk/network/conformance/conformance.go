@@ -9,27 +9,40 @@
 //	func TestConformance(t *testing.T) {
 //		conformance.Run(t, func(t *testing.T) network.Network {
 //			p := myplugin.New()
-//			t.Cleanup(func() { /* delete the bridge, rules, ... */ })
+//			t.Cleanup(func() { /* TeardownNode, stop what runs in-process */ })
 //			return p
 //		}, conformance.Options{
-//			Node:     network.NodeConfig{NodeName: "conf", PodCIDR: "10.199.7.0/28", ClusterCIDR: "10.199.0.0/16", NodeIP: "127.0.0.1"},
-//			Settings: map[string]string{"bridge": "sktest7"},
+//			Node:         network.NodeConfig{NodeName: "conf", PodCIDR: "10.199.7.0/28", ClusterCIDR: "10.199.0.0/16"},
+//			Settings:     map[string]string{"bridge": "sktest7"},
+//			NetNSSetting: "netns",
 //		})
 //	}
 //
 // The suite makes real namespaces and links, so it needs root: without
-// root it skips, or fails when the CI environment variable is set. All
-// traffic it sends stays on the host and inside the namespaces the plugin
-// made for it. Each subtest uses a new plugin instance on a new data
-// directory, and tears down every pod it set up, even when it fails; what
-// the node setup made (bridges, rules) is the factory's to clean up, from
-// t.Cleanup.
+// root it skips, or fails when the CI environment variable is set.
+//
+// With Options.NetNSSetting (the plugin's setting that makes it do its
+// node's host-side work inside a given network namespace), every subtest
+// builds a small cluster of its own: one namespace per node, playing the
+// node's host, joined by a switch namespace (see nodes.go). Nothing the
+// plugin does then touches the machine's own namespace, and all traffic
+// stays inside namespaces the suite made. The subtests that need more than
+// one node, services, DNS or a clean slate to compare against (peers,
+// services, DNS, TeardownNode) run only this way and are skipped without
+// it. Without it, the single-node subtests run in the test's own namespace
+// with Options.Node as given.
+//
+// Each subtest uses new plugin instances on new data directories, and
+// tears down every pod it set up, even when it fails; what the node setup
+// made is the factory's to clean up, from t.Cleanup (calling TeardownNode
+// is enough for a plugin that passes the TeardownNode subtest).
 package conformance
 
 import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -54,6 +67,16 @@ type Options struct {
 	Settings map[string]string
 	// Timeout bounds each call to the plugin (default 30s).
 	Timeout time.Duration
+	// NetNSSetting is the name of the plugin setting that makes it do its
+	// node's host-side work (links, routes, rules, DNS sockets) inside the
+	// network namespace whose file the setting names. With it, the suite
+	// runs every plugin instance as a node in a namespace of its own and
+	// overrides Node.NodeIP with that node's address (192.0.2.1, 192.0.2.2
+	// for the second node, whose PodCIDR is the one after Node.PodCIDR).
+	NetNSSetting string
+	// ServiceCIDR holds the ClusterIPs the suite uses (default
+	// 198.51.100.0/24, TEST-NET-2). It must not overlap Node.ClusterCIDR.
+	ServiceCIDR string
 }
 
 // Run runs the suite. newNetwork is called once per plugin instance the
@@ -67,6 +90,13 @@ func Run(t *testing.T, newNetwork func(t *testing.T) network.Network, opts Optio
 	}
 	if _, err := netip.ParsePrefix(opts.Node.PodCIDR); err != nil {
 		t.Fatalf("conformance: Options.Node.PodCIDR %q: %v", opts.Node.PodCIDR, err)
+	}
+	if opts.ServiceCIDR == "" {
+		opts.ServiceCIDR = "198.51.100.0/24"
+	}
+	svc, err := netip.ParsePrefix(opts.ServiceCIDR)
+	if err != nil || svc.Bits() > 28 {
+		t.Fatalf("conformance: Options.ServiceCIDR %q: not a prefix of at least 16 addresses", opts.ServiceCIDR)
 	}
 	s := &suite{newNetwork: newNetwork, opts: opts}
 	for _, tc := range []struct {
@@ -91,6 +121,17 @@ func Run(t *testing.T, newNetwork func(t *testing.T) network.Network, opts Optio
 		{"AddressesAreReused", s.testAddressesAreReused},
 		{"AddressesExhausted", s.testAddressesExhausted},
 		{"SurvivesRestart", s.testSurvivesRestart},
+		{"CallsBeforeSetupNode", s.testCallsBeforeSetupNode},
+		{"TeardownNodeBeforeSetupNode", s.testTeardownNodeBeforeSetupNode},
+		{"PeersCarryPodTraffic", s.testPeersCarryPodTraffic},
+		{"PeersAreFullState", s.testPeersAreFullState},
+		{"SetPeersRejectsInvalid", s.testSetPeersRejectsInvalid},
+		{"ServiceBalancesAcrossEndpoints", s.testServiceBalancesAcrossEndpoints},
+		{"ServiceUDP", s.testServiceUDP},
+		{"ServiceAcrossNodes", s.testServiceAcrossNodes},
+		{"SetServicesRejectsInvalid", s.testSetServicesRejectsInvalid},
+		{"DNS", s.testDNS},
+		{"TeardownNodeLeavesNothing", s.testTeardownNodeLeavesNothing},
 	} {
 		t.Run(tc.name, tc.fn)
 	}
@@ -112,13 +153,23 @@ func RequireRoot(t testing.TB) {
 type suite struct {
 	newNetwork func(t *testing.T) network.Network
 	opts       Options
+	clusters   clusters
 }
 
 // instance is one plugin instance as the agent sees it: a Network behind a
-// gRPC connection, configured on a data directory.
+// gRPC connection, configured on a data directory, for one node.
 type instance struct {
 	network.Network
 	dataDir string
+	node    *testNode
+}
+
+// needNetNS skips a subtest that needs node namespaces.
+func (s *suite) needNetNS(t *testing.T) {
+	t.Helper()
+	if s.opts.NetNSSetting == "" {
+		t.Skip("needs Options.NetNSSetting: the suite runs peers, services, DNS and TeardownNode checks only on nodes in namespaces of their own")
+	}
 }
 
 func (s *suite) ctx(t *testing.T) context.Context {
@@ -151,19 +202,32 @@ func dial(t *testing.T, impl network.Network) network.Network {
 	return n
 }
 
-// start makes a plugin instance and configures it on dataDir ("" means a
-// new directory).
+// start makes a plugin instance for node 0 and configures it on dataDir
+// ("" means a new directory).
 func (s *suite) start(t *testing.T, dataDir string) *instance {
+	t.Helper()
+	return s.startOn(t, s.node(t, 0), dataDir)
+}
+
+// startOn makes a plugin instance for node n.
+func (s *suite) startOn(t *testing.T, n *testNode, dataDir string) *instance {
 	t.Helper()
 	if dataDir == "" {
 		dataDir = t.TempDir()
 	}
-	n := dial(t, s.newNetwork(t))
-	cfg := base.Config{NodeName: s.opts.Node.NodeName, DataDir: dataDir, Settings: s.opts.Settings}
-	if err := n.Configure(s.ctx(t), cfg); err != nil {
+	settings := maps.Clone(s.opts.Settings)
+	if n.nsPath != "" {
+		if settings == nil {
+			settings = map[string]string{}
+		}
+		settings[s.opts.NetNSSetting] = n.nsPath
+	}
+	p := dial(t, s.newNetwork(t))
+	cfg := base.Config{NodeName: n.cfg.NodeName, DataDir: dataDir, Settings: settings}
+	if err := p.Configure(s.ctx(t), cfg); err != nil {
 		t.Fatalf("Configure(%+v): %v", cfg, err)
 	}
-	return &instance{Network: n, dataDir: dataDir}
+	return &instance{Network: p, dataDir: dataDir, node: n}
 }
 
 // startNode is start plus SetupNode.
@@ -176,11 +240,17 @@ func (s *suite) startNode(t *testing.T) *instance {
 
 func (s *suite) setupNode(t *testing.T, in *instance) network.NodeStatus {
 	t.Helper()
-	st, err := in.SetupNode(s.ctx(t), s.opts.Node)
+	st, err := in.SetupNode(s.ctx(t), in.node.cfg)
 	if err != nil {
-		t.Fatalf("SetupNode(%+v): %v", s.opts.Node, err)
+		t.Fatalf("SetupNode(%+v): %v", in.node.cfg, err)
 	}
 	return st
+}
+
+// hostNS is the namespace of node 0's host: "" (the test's own) without
+// Options.NetNSSetting.
+func (s *suite) hostNS(t *testing.T) string {
+	return s.node(t, 0).nsPath
 }
 
 // newPod names a pod with a fresh UUID-shaped UID.

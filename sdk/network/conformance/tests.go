@@ -62,6 +62,16 @@ func (s *suite) testSetupNodeIsIdempotent(t *testing.T) {
 	if first.GatewayIP != wantGW.String() {
 		t.Errorf("NodeStatus.GatewayIP = %q, want the PodCIDR's first address %s", first.GatewayIP, wantGW)
 	}
+	if first.VTEPMAC != "" {
+		if mac, err := net.ParseMAC(first.VTEPMAC); err != nil || len(mac) != 6 {
+			t.Errorf("NodeStatus.VTEPMAC = %q, not an Ethernet address", first.VTEPMAC)
+		}
+	}
+	if first.DNSIP != "" {
+		if _, err := netip.ParseAddr(first.DNSIP); err != nil {
+			t.Errorf("NodeStatus.DNSIP = %q, not an IP address", first.DNSIP)
+		}
+	}
 	second := s.setupNode(t, in)
 	if second != first {
 		t.Errorf("second SetupNode = %+v, want %+v as the first", second, first)
@@ -204,7 +214,7 @@ func (s *suite) testHostReachesPod(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	conn, err := dialFrom("", ln.Addr())
+	conn, err := dialFrom(s.hostNS(t), ln.Addr())
 	if err != nil {
 		t.Fatalf("from the host, dial the pod at %s: %v", ln.Addr(), err)
 	}

@@ -19,13 +19,16 @@ import (
 
 // Network is a network.Network made of function fields.
 type Network struct {
-	InfoFunc        func(ctx context.Context) (base.Info, error)
-	ConfigureFunc   func(ctx context.Context, cfg base.Config) error
-	SetupNodeFunc   func(ctx context.Context, cfg network.NodeConfig) (network.NodeStatus, error)
-	SetupPodFunc    func(ctx context.Context, pod network.PodRef) (network.PodNetwork, error)
-	TeardownPodFunc func(ctx context.Context, pod network.PodRef) error
-	PodStatusFunc   func(ctx context.Context, pod network.PodRef) (network.PodNetwork, error)
-	ListPodsFunc    func(ctx context.Context) ([]network.PodNetwork, error)
+	InfoFunc         func(ctx context.Context) (base.Info, error)
+	ConfigureFunc    func(ctx context.Context, cfg base.Config) error
+	SetupNodeFunc    func(ctx context.Context, cfg network.NodeConfig) (network.NodeStatus, error)
+	SetupPodFunc     func(ctx context.Context, pod network.PodRef) (network.PodNetwork, error)
+	TeardownPodFunc  func(ctx context.Context, pod network.PodRef) error
+	PodStatusFunc    func(ctx context.Context, pod network.PodRef) (network.PodNetwork, error)
+	ListPodsFunc     func(ctx context.Context) ([]network.PodNetwork, error)
+	SetPeersFunc     func(ctx context.Context, peers []network.Peer) error
+	SetServicesFunc  func(ctx context.Context, services []network.Service) error
+	TeardownNodeFunc func(ctx context.Context) error
 }
 
 var _ network.Network = (*Network)(nil)
@@ -88,4 +91,28 @@ func (n *Network) ListPods(ctx context.Context) ([]network.PodNetwork, error) {
 		return nil, unsupported("ListPods")
 	}
 	return n.ListPodsFunc(ctx)
+}
+
+// SetPeers implements network.Network.
+func (n *Network) SetPeers(ctx context.Context, peers []network.Peer) error {
+	if n.SetPeersFunc == nil {
+		return unsupported("SetPeers")
+	}
+	return n.SetPeersFunc(ctx, peers)
+}
+
+// SetServices implements network.Network.
+func (n *Network) SetServices(ctx context.Context, services []network.Service) error {
+	if n.SetServicesFunc == nil {
+		return unsupported("SetServices")
+	}
+	return n.SetServicesFunc(ctx, services)
+}
+
+// TeardownNode implements network.Network.
+func (n *Network) TeardownNode(ctx context.Context) error {
+	if n.TeardownNodeFunc == nil {
+		return unsupported("TeardownNode")
+	}
+	return n.TeardownNodeFunc(ctx)
 }

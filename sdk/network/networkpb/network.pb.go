@@ -7,6 +7,12 @@
 // skiff.network.v1 is the wire form of the network plugin contract. The Go
 // interface in sdk/network (network.go) is the contract; this file only
 // carries it. Every RPC maps one method of network.Network.
+//
+// Compatible revisions of v1 (fields and RPCs are only added):
+//   r1: SetupNode, SetupPod, TeardownPod, PodStatus, ListPods.
+//   r2: NodeConfig.mtu and cluster_domain; NodeStatus.vtep_mac and dns_ip;
+//       SetPeers, SetServices, TeardownNode. An r1 plugin answers the new
+//       RPCs with UNIMPLEMENTED (base.ErrUnsupported on the core's side).
 
 package networkpb
 
@@ -27,11 +33,15 @@ const (
 
 // NodeConfig is the node's share of the cluster network.
 type NodeConfig struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	NodeName      string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	PodCidr       string                 `protobuf:"bytes,2,opt,name=pod_cidr,json=podCidr,proto3" json:"pod_cidr,omitempty"`
-	ClusterCidr   string                 `protobuf:"bytes,3,opt,name=cluster_cidr,json=clusterCidr,proto3" json:"cluster_cidr,omitempty"`
-	NodeIp        string                 `protobuf:"bytes,4,opt,name=node_ip,json=nodeIp,proto3" json:"node_ip,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	NodeName    string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	PodCidr     string                 `protobuf:"bytes,2,opt,name=pod_cidr,json=podCidr,proto3" json:"pod_cidr,omitempty"`
+	ClusterCidr string                 `protobuf:"bytes,3,opt,name=cluster_cidr,json=clusterCidr,proto3" json:"cluster_cidr,omitempty"`
+	NodeIp      string                 `protobuf:"bytes,4,opt,name=node_ip,json=nodeIp,proto3" json:"node_ip,omitempty"`
+	// r2: MTU of the link that holds node_ip; 0 means "look it up".
+	Mtu int32 `protobuf:"varint,5,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	// r2: "" means "cluster.local".
+	ClusterDomain string `protobuf:"bytes,6,opt,name=cluster_domain,json=clusterDomain,proto3" json:"cluster_domain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -94,12 +104,30 @@ func (x *NodeConfig) GetNodeIp() string {
 	return ""
 }
 
+func (x *NodeConfig) GetMtu() int32 {
+	if x != nil {
+		return x.Mtu
+	}
+	return 0
+}
+
+func (x *NodeConfig) GetClusterDomain() string {
+	if x != nil {
+		return x.ClusterDomain
+	}
+	return ""
+}
+
 // NodeStatus is what the plugin made for the node.
 type NodeStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Bridge        string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
-	GatewayIp     string                 `protobuf:"bytes,2,opt,name=gateway_ip,json=gatewayIp,proto3" json:"gateway_ip,omitempty"`
-	Mtu           int32                  `protobuf:"varint,3,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Bridge    string                 `protobuf:"bytes,1,opt,name=bridge,proto3" json:"bridge,omitempty"`
+	GatewayIp string                 `protobuf:"bytes,2,opt,name=gateway_ip,json=gatewayIp,proto3" json:"gateway_ip,omitempty"`
+	Mtu       int32                  `protobuf:"varint,3,opt,name=mtu,proto3" json:"mtu,omitempty"`
+	// r2: MAC of the node's VXLAN device, "" without overlay.
+	VtepMac string `protobuf:"bytes,4,opt,name=vtep_mac,json=vtepMac,proto3" json:"vtep_mac,omitempty"`
+	// r2: where the node serves cluster DNS, "" without DNS.
+	DnsIp         string `protobuf:"bytes,5,opt,name=dns_ip,json=dnsIp,proto3" json:"dns_ip,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -155,6 +183,281 @@ func (x *NodeStatus) GetMtu() int32 {
 	return 0
 }
 
+func (x *NodeStatus) GetVtepMac() string {
+	if x != nil {
+		return x.VtepMac
+	}
+	return ""
+}
+
+func (x *NodeStatus) GetDnsIp() string {
+	if x != nil {
+		return x.DnsIp
+	}
+	return ""
+}
+
+// Peer is another node (r2).
+type Peer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	NodeName      string                 `protobuf:"bytes,1,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	NodeIp        string                 `protobuf:"bytes,2,opt,name=node_ip,json=nodeIp,proto3" json:"node_ip,omitempty"`
+	PodCidr       string                 `protobuf:"bytes,3,opt,name=pod_cidr,json=podCidr,proto3" json:"pod_cidr,omitempty"`
+	VtepMac       string                 `protobuf:"bytes,4,opt,name=vtep_mac,json=vtepMac,proto3" json:"vtep_mac,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Peer) Reset() {
+	*x = Peer{}
+	mi := &file_network_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Peer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Peer) ProtoMessage() {}
+
+func (x *Peer) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Peer.ProtoReflect.Descriptor instead.
+func (*Peer) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Peer) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *Peer) GetNodeIp() string {
+	if x != nil {
+		return x.NodeIp
+	}
+	return ""
+}
+
+func (x *Peer) GetPodCidr() string {
+	if x != nil {
+		return x.PodCidr
+	}
+	return ""
+}
+
+func (x *Peer) GetVtepMac() string {
+	if x != nil {
+		return x.VtepMac
+	}
+	return ""
+}
+
+// ServicePort is one port of a service's virtual IP (r2).
+type ServicePort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Protocol      string                 `protobuf:"bytes,2,opt,name=protocol,proto3" json:"protocol,omitempty"`
+	Port          int32                  `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServicePort) Reset() {
+	*x = ServicePort{}
+	mi := &file_network_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServicePort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServicePort) ProtoMessage() {}
+
+func (x *ServicePort) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServicePort.ProtoReflect.Descriptor instead.
+func (*ServicePort) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ServicePort) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ServicePort) GetProtocol() string {
+	if x != nil {
+		return x.Protocol
+	}
+	return ""
+}
+
+func (x *ServicePort) GetPort() int32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+// Endpoint is one backend of a service (r2): ports maps a ServicePort name
+// to the port this endpoint serves it on (the resolved targetPort).
+type Endpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ip            string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
+	Ports         map[string]int32       `protobuf:"bytes,2,rep,name=ports,proto3" json:"ports,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Endpoint) Reset() {
+	*x = Endpoint{}
+	mi := &file_network_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Endpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Endpoint) ProtoMessage() {}
+
+func (x *Endpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Endpoint.ProtoReflect.Descriptor instead.
+func (*Endpoint) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Endpoint) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *Endpoint) GetPorts() map[string]int32 {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+// Service is a virtual IP and its endpoints (r2).
+type Service struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Namespace     string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	ClusterIp     string                 `protobuf:"bytes,3,opt,name=cluster_ip,json=clusterIp,proto3" json:"cluster_ip,omitempty"`
+	Ports         []*ServicePort         `protobuf:"bytes,4,rep,name=ports,proto3" json:"ports,omitempty"`
+	Endpoints     []*Endpoint            `protobuf:"bytes,5,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Service) Reset() {
+	*x = Service{}
+	mi := &file_network_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Service) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Service) ProtoMessage() {}
+
+func (x *Service) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Service.ProtoReflect.Descriptor instead.
+func (*Service) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Service) GetNamespace() string {
+	if x != nil {
+		return x.Namespace
+	}
+	return ""
+}
+
+func (x *Service) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Service) GetClusterIp() string {
+	if x != nil {
+		return x.ClusterIp
+	}
+	return ""
+}
+
+func (x *Service) GetPorts() []*ServicePort {
+	if x != nil {
+		return x.Ports
+	}
+	return nil
+}
+
+func (x *Service) GetEndpoints() []*Endpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
 // PodRef names a pod; uid is the key.
 type PodRef struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -167,7 +470,7 @@ type PodRef struct {
 
 func (x *PodRef) Reset() {
 	*x = PodRef{}
-	mi := &file_network_proto_msgTypes[2]
+	mi := &file_network_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +482,7 @@ func (x *PodRef) String() string {
 func (*PodRef) ProtoMessage() {}
 
 func (x *PodRef) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[2]
+	mi := &file_network_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +495,7 @@ func (x *PodRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodRef.ProtoReflect.Descriptor instead.
 func (*PodRef) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{2}
+	return file_network_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *PodRef) GetNamespace() string {
@@ -229,7 +532,7 @@ type PodNetwork struct {
 
 func (x *PodNetwork) Reset() {
 	*x = PodNetwork{}
-	mi := &file_network_proto_msgTypes[3]
+	mi := &file_network_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -241,7 +544,7 @@ func (x *PodNetwork) String() string {
 func (*PodNetwork) ProtoMessage() {}
 
 func (x *PodNetwork) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[3]
+	mi := &file_network_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -254,7 +557,7 @@ func (x *PodNetwork) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodNetwork.ProtoReflect.Descriptor instead.
 func (*PodNetwork) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{3}
+	return file_network_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PodNetwork) GetPod() *PodRef {
@@ -294,7 +597,7 @@ type SetupNodeRequest struct {
 
 func (x *SetupNodeRequest) Reset() {
 	*x = SetupNodeRequest{}
-	mi := &file_network_proto_msgTypes[4]
+	mi := &file_network_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +609,7 @@ func (x *SetupNodeRequest) String() string {
 func (*SetupNodeRequest) ProtoMessage() {}
 
 func (x *SetupNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[4]
+	mi := &file_network_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +622,7 @@ func (x *SetupNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetupNodeRequest.ProtoReflect.Descriptor instead.
 func (*SetupNodeRequest) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{4}
+	return file_network_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SetupNodeRequest) GetConfig() *NodeConfig {
@@ -338,7 +641,7 @@ type SetupNodeResponse struct {
 
 func (x *SetupNodeResponse) Reset() {
 	*x = SetupNodeResponse{}
-	mi := &file_network_proto_msgTypes[5]
+	mi := &file_network_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -350,7 +653,7 @@ func (x *SetupNodeResponse) String() string {
 func (*SetupNodeResponse) ProtoMessage() {}
 
 func (x *SetupNodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[5]
+	mi := &file_network_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -363,7 +666,7 @@ func (x *SetupNodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetupNodeResponse.ProtoReflect.Descriptor instead.
 func (*SetupNodeResponse) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{5}
+	return file_network_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SetupNodeResponse) GetStatus() *NodeStatus {
@@ -382,7 +685,7 @@ type SetupPodRequest struct {
 
 func (x *SetupPodRequest) Reset() {
 	*x = SetupPodRequest{}
-	mi := &file_network_proto_msgTypes[6]
+	mi := &file_network_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -394,7 +697,7 @@ func (x *SetupPodRequest) String() string {
 func (*SetupPodRequest) ProtoMessage() {}
 
 func (x *SetupPodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[6]
+	mi := &file_network_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -407,7 +710,7 @@ func (x *SetupPodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetupPodRequest.ProtoReflect.Descriptor instead.
 func (*SetupPodRequest) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{6}
+	return file_network_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SetupPodRequest) GetPod() *PodRef {
@@ -426,7 +729,7 @@ type SetupPodResponse struct {
 
 func (x *SetupPodResponse) Reset() {
 	*x = SetupPodResponse{}
-	mi := &file_network_proto_msgTypes[7]
+	mi := &file_network_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +741,7 @@ func (x *SetupPodResponse) String() string {
 func (*SetupPodResponse) ProtoMessage() {}
 
 func (x *SetupPodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[7]
+	mi := &file_network_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +754,7 @@ func (x *SetupPodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetupPodResponse.ProtoReflect.Descriptor instead.
 func (*SetupPodResponse) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{7}
+	return file_network_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SetupPodResponse) GetNetwork() *PodNetwork {
@@ -470,7 +773,7 @@ type TeardownPodRequest struct {
 
 func (x *TeardownPodRequest) Reset() {
 	*x = TeardownPodRequest{}
-	mi := &file_network_proto_msgTypes[8]
+	mi := &file_network_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -482,7 +785,7 @@ func (x *TeardownPodRequest) String() string {
 func (*TeardownPodRequest) ProtoMessage() {}
 
 func (x *TeardownPodRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[8]
+	mi := &file_network_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -495,7 +798,7 @@ func (x *TeardownPodRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeardownPodRequest.ProtoReflect.Descriptor instead.
 func (*TeardownPodRequest) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{8}
+	return file_network_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TeardownPodRequest) GetPod() *PodRef {
@@ -513,7 +816,7 @@ type TeardownPodResponse struct {
 
 func (x *TeardownPodResponse) Reset() {
 	*x = TeardownPodResponse{}
-	mi := &file_network_proto_msgTypes[9]
+	mi := &file_network_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -525,7 +828,7 @@ func (x *TeardownPodResponse) String() string {
 func (*TeardownPodResponse) ProtoMessage() {}
 
 func (x *TeardownPodResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[9]
+	mi := &file_network_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -538,7 +841,7 @@ func (x *TeardownPodResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TeardownPodResponse.ProtoReflect.Descriptor instead.
 func (*TeardownPodResponse) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{9}
+	return file_network_proto_rawDescGZIP(), []int{13}
 }
 
 type PodStatusRequest struct {
@@ -550,7 +853,7 @@ type PodStatusRequest struct {
 
 func (x *PodStatusRequest) Reset() {
 	*x = PodStatusRequest{}
-	mi := &file_network_proto_msgTypes[10]
+	mi := &file_network_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +865,7 @@ func (x *PodStatusRequest) String() string {
 func (*PodStatusRequest) ProtoMessage() {}
 
 func (x *PodStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[10]
+	mi := &file_network_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +878,7 @@ func (x *PodStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodStatusRequest.ProtoReflect.Descriptor instead.
 func (*PodStatusRequest) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{10}
+	return file_network_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PodStatusRequest) GetPod() *PodRef {
@@ -594,7 +897,7 @@ type PodStatusResponse struct {
 
 func (x *PodStatusResponse) Reset() {
 	*x = PodStatusResponse{}
-	mi := &file_network_proto_msgTypes[11]
+	mi := &file_network_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +909,7 @@ func (x *PodStatusResponse) String() string {
 func (*PodStatusResponse) ProtoMessage() {}
 
 func (x *PodStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[11]
+	mi := &file_network_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +922,7 @@ func (x *PodStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PodStatusResponse.ProtoReflect.Descriptor instead.
 func (*PodStatusResponse) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{11}
+	return file_network_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PodStatusResponse) GetNetwork() *PodNetwork {
@@ -637,7 +940,7 @@ type ListPodsRequest struct {
 
 func (x *ListPodsRequest) Reset() {
 	*x = ListPodsRequest{}
-	mi := &file_network_proto_msgTypes[12]
+	mi := &file_network_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -649,7 +952,7 @@ func (x *ListPodsRequest) String() string {
 func (*ListPodsRequest) ProtoMessage() {}
 
 func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[12]
+	mi := &file_network_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -662,7 +965,7 @@ func (x *ListPodsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsRequest.ProtoReflect.Descriptor instead.
 func (*ListPodsRequest) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{12}
+	return file_network_proto_rawDescGZIP(), []int{16}
 }
 
 type ListPodsResponse struct {
@@ -674,7 +977,7 @@ type ListPodsResponse struct {
 
 func (x *ListPodsResponse) Reset() {
 	*x = ListPodsResponse{}
-	mi := &file_network_proto_msgTypes[13]
+	mi := &file_network_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +989,7 @@ func (x *ListPodsResponse) String() string {
 func (*ListPodsResponse) ProtoMessage() {}
 
 func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_network_proto_msgTypes[13]
+	mi := &file_network_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +1002,7 @@ func (x *ListPodsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPodsResponse.ProtoReflect.Descriptor instead.
 func (*ListPodsResponse) Descriptor() ([]byte, []int) {
-	return file_network_proto_rawDescGZIP(), []int{13}
+	return file_network_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListPodsResponse) GetPods() []*PodNetwork {
@@ -709,23 +1012,282 @@ func (x *ListPodsResponse) GetPods() []*PodNetwork {
 	return nil
 }
 
+type SetPeersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peers         []*Peer                `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPeersRequest) Reset() {
+	*x = SetPeersRequest{}
+	mi := &file_network_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPeersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPeersRequest) ProtoMessage() {}
+
+func (x *SetPeersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPeersRequest.ProtoReflect.Descriptor instead.
+func (*SetPeersRequest) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *SetPeersRequest) GetPeers() []*Peer {
+	if x != nil {
+		return x.Peers
+	}
+	return nil
+}
+
+type SetPeersResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetPeersResponse) Reset() {
+	*x = SetPeersResponse{}
+	mi := &file_network_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetPeersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetPeersResponse) ProtoMessage() {}
+
+func (x *SetPeersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetPeersResponse.ProtoReflect.Descriptor instead.
+func (*SetPeersResponse) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{19}
+}
+
+type SetServicesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Services      []*Service             `protobuf:"bytes,1,rep,name=services,proto3" json:"services,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetServicesRequest) Reset() {
+	*x = SetServicesRequest{}
+	mi := &file_network_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetServicesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetServicesRequest) ProtoMessage() {}
+
+func (x *SetServicesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetServicesRequest.ProtoReflect.Descriptor instead.
+func (*SetServicesRequest) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SetServicesRequest) GetServices() []*Service {
+	if x != nil {
+		return x.Services
+	}
+	return nil
+}
+
+type SetServicesResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetServicesResponse) Reset() {
+	*x = SetServicesResponse{}
+	mi := &file_network_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetServicesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetServicesResponse) ProtoMessage() {}
+
+func (x *SetServicesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetServicesResponse.ProtoReflect.Descriptor instead.
+func (*SetServicesResponse) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{21}
+}
+
+type TeardownNodeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TeardownNodeRequest) Reset() {
+	*x = TeardownNodeRequest{}
+	mi := &file_network_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeardownNodeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeardownNodeRequest) ProtoMessage() {}
+
+func (x *TeardownNodeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeardownNodeRequest.ProtoReflect.Descriptor instead.
+func (*TeardownNodeRequest) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{22}
+}
+
+type TeardownNodeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TeardownNodeResponse) Reset() {
+	*x = TeardownNodeResponse{}
+	mi := &file_network_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TeardownNodeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TeardownNodeResponse) ProtoMessage() {}
+
+func (x *TeardownNodeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_network_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TeardownNodeResponse.ProtoReflect.Descriptor instead.
+func (*TeardownNodeResponse) Descriptor() ([]byte, []int) {
+	return file_network_proto_rawDescGZIP(), []int{23}
+}
+
 var File_network_proto protoreflect.FileDescriptor
 
 const file_network_proto_rawDesc = "" +
 	"\n" +
-	"\rnetwork.proto\x12\x10skiff.network.v1\"\x80\x01\n" +
+	"\rnetwork.proto\x12\x10skiff.network.v1\"\xb9\x01\n" +
 	"\n" +
 	"NodeConfig\x12\x1b\n" +
 	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x19\n" +
 	"\bpod_cidr\x18\x02 \x01(\tR\apodCidr\x12!\n" +
 	"\fcluster_cidr\x18\x03 \x01(\tR\vclusterCidr\x12\x17\n" +
-	"\anode_ip\x18\x04 \x01(\tR\x06nodeIp\"U\n" +
+	"\anode_ip\x18\x04 \x01(\tR\x06nodeIp\x12\x10\n" +
+	"\x03mtu\x18\x05 \x01(\x05R\x03mtu\x12%\n" +
+	"\x0ecluster_domain\x18\x06 \x01(\tR\rclusterDomain\"\x87\x01\n" +
 	"\n" +
 	"NodeStatus\x12\x16\n" +
 	"\x06bridge\x18\x01 \x01(\tR\x06bridge\x12\x1d\n" +
 	"\n" +
 	"gateway_ip\x18\x02 \x01(\tR\tgatewayIp\x12\x10\n" +
-	"\x03mtu\x18\x03 \x01(\x05R\x03mtu\"L\n" +
+	"\x03mtu\x18\x03 \x01(\x05R\x03mtu\x12\x19\n" +
+	"\bvtep_mac\x18\x04 \x01(\tR\avtepMac\x12\x15\n" +
+	"\x06dns_ip\x18\x05 \x01(\tR\x05dnsIp\"r\n" +
+	"\x04Peer\x12\x1b\n" +
+	"\tnode_name\x18\x01 \x01(\tR\bnodeName\x12\x17\n" +
+	"\anode_ip\x18\x02 \x01(\tR\x06nodeIp\x12\x19\n" +
+	"\bpod_cidr\x18\x03 \x01(\tR\apodCidr\x12\x19\n" +
+	"\bvtep_mac\x18\x04 \x01(\tR\avtepMac\"Q\n" +
+	"\vServicePort\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bprotocol\x18\x02 \x01(\tR\bprotocol\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\x05R\x04port\"\x91\x01\n" +
+	"\bEndpoint\x12\x0e\n" +
+	"\x02ip\x18\x01 \x01(\tR\x02ip\x12;\n" +
+	"\x05ports\x18\x02 \x03(\v2%.skiff.network.v1.Endpoint.PortsEntryR\x05ports\x1a8\n" +
+	"\n" +
+	"PortsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xc9\x01\n" +
+	"\aService\x12\x1c\n" +
+	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
+	"\n" +
+	"cluster_ip\x18\x03 \x01(\tR\tclusterIp\x123\n" +
+	"\x05ports\x18\x04 \x03(\v2\x1d.skiff.network.v1.ServicePortR\x05ports\x128\n" +
+	"\tendpoints\x18\x05 \x03(\v2\x1a.skiff.network.v1.EndpointR\tendpoints\"L\n" +
 	"\x06PodRef\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
@@ -754,13 +1316,24 @@ const file_network_proto_rawDesc = "" +
 	"\anetwork\x18\x01 \x01(\v2\x1c.skiff.network.v1.PodNetworkR\anetwork\"\x11\n" +
 	"\x0fListPodsRequest\"D\n" +
 	"\x10ListPodsResponse\x120\n" +
-	"\x04pods\x18\x01 \x03(\v2\x1c.skiff.network.v1.PodNetworkR\x04pods2\xb7\x03\n" +
+	"\x04pods\x18\x01 \x03(\v2\x1c.skiff.network.v1.PodNetworkR\x04pods\"?\n" +
+	"\x0fSetPeersRequest\x12,\n" +
+	"\x05peers\x18\x01 \x03(\v2\x16.skiff.network.v1.PeerR\x05peers\"\x12\n" +
+	"\x10SetPeersResponse\"K\n" +
+	"\x12SetServicesRequest\x125\n" +
+	"\bservices\x18\x01 \x03(\v2\x19.skiff.network.v1.ServiceR\bservices\"\x15\n" +
+	"\x13SetServicesResponse\"\x15\n" +
+	"\x13TeardownNodeRequest\"\x16\n" +
+	"\x14TeardownNodeResponse2\xc5\x05\n" +
 	"\aNetwork\x12T\n" +
 	"\tSetupNode\x12\".skiff.network.v1.SetupNodeRequest\x1a#.skiff.network.v1.SetupNodeResponse\x12Q\n" +
 	"\bSetupPod\x12!.skiff.network.v1.SetupPodRequest\x1a\".skiff.network.v1.SetupPodResponse\x12Z\n" +
 	"\vTeardownPod\x12$.skiff.network.v1.TeardownPodRequest\x1a%.skiff.network.v1.TeardownPodResponse\x12T\n" +
 	"\tPodStatus\x12\".skiff.network.v1.PodStatusRequest\x1a#.skiff.network.v1.PodStatusResponse\x12Q\n" +
-	"\bListPods\x12!.skiff.network.v1.ListPodsRequest\x1a\".skiff.network.v1.ListPodsResponseB0Z.github.com/skiffhq/skiff/sdk/network/networkpbb\x06proto3"
+	"\bListPods\x12!.skiff.network.v1.ListPodsRequest\x1a\".skiff.network.v1.ListPodsResponse\x12Q\n" +
+	"\bSetPeers\x12!.skiff.network.v1.SetPeersRequest\x1a\".skiff.network.v1.SetPeersResponse\x12Z\n" +
+	"\vSetServices\x12$.skiff.network.v1.SetServicesRequest\x1a%.skiff.network.v1.SetServicesResponse\x12]\n" +
+	"\fTeardownNode\x12%.skiff.network.v1.TeardownNodeRequest\x1a&.skiff.network.v1.TeardownNodeResponseB0Z.github.com/skiffhq/skiff/sdk/network/networkpbb\x06proto3"
 
 var (
 	file_network_proto_rawDescOnce sync.Once
@@ -774,48 +1347,70 @@ func file_network_proto_rawDescGZIP() []byte {
 	return file_network_proto_rawDescData
 }
 
-var file_network_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_network_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_network_proto_goTypes = []any{
-	(*NodeConfig)(nil),          // 0: skiff.network.v1.NodeConfig
-	(*NodeStatus)(nil),          // 1: skiff.network.v1.NodeStatus
-	(*PodRef)(nil),              // 2: skiff.network.v1.PodRef
-	(*PodNetwork)(nil),          // 3: skiff.network.v1.PodNetwork
-	(*SetupNodeRequest)(nil),    // 4: skiff.network.v1.SetupNodeRequest
-	(*SetupNodeResponse)(nil),   // 5: skiff.network.v1.SetupNodeResponse
-	(*SetupPodRequest)(nil),     // 6: skiff.network.v1.SetupPodRequest
-	(*SetupPodResponse)(nil),    // 7: skiff.network.v1.SetupPodResponse
-	(*TeardownPodRequest)(nil),  // 8: skiff.network.v1.TeardownPodRequest
-	(*TeardownPodResponse)(nil), // 9: skiff.network.v1.TeardownPodResponse
-	(*PodStatusRequest)(nil),    // 10: skiff.network.v1.PodStatusRequest
-	(*PodStatusResponse)(nil),   // 11: skiff.network.v1.PodStatusResponse
-	(*ListPodsRequest)(nil),     // 12: skiff.network.v1.ListPodsRequest
-	(*ListPodsResponse)(nil),    // 13: skiff.network.v1.ListPodsResponse
+	(*NodeConfig)(nil),           // 0: skiff.network.v1.NodeConfig
+	(*NodeStatus)(nil),           // 1: skiff.network.v1.NodeStatus
+	(*Peer)(nil),                 // 2: skiff.network.v1.Peer
+	(*ServicePort)(nil),          // 3: skiff.network.v1.ServicePort
+	(*Endpoint)(nil),             // 4: skiff.network.v1.Endpoint
+	(*Service)(nil),              // 5: skiff.network.v1.Service
+	(*PodRef)(nil),               // 6: skiff.network.v1.PodRef
+	(*PodNetwork)(nil),           // 7: skiff.network.v1.PodNetwork
+	(*SetupNodeRequest)(nil),     // 8: skiff.network.v1.SetupNodeRequest
+	(*SetupNodeResponse)(nil),    // 9: skiff.network.v1.SetupNodeResponse
+	(*SetupPodRequest)(nil),      // 10: skiff.network.v1.SetupPodRequest
+	(*SetupPodResponse)(nil),     // 11: skiff.network.v1.SetupPodResponse
+	(*TeardownPodRequest)(nil),   // 12: skiff.network.v1.TeardownPodRequest
+	(*TeardownPodResponse)(nil),  // 13: skiff.network.v1.TeardownPodResponse
+	(*PodStatusRequest)(nil),     // 14: skiff.network.v1.PodStatusRequest
+	(*PodStatusResponse)(nil),    // 15: skiff.network.v1.PodStatusResponse
+	(*ListPodsRequest)(nil),      // 16: skiff.network.v1.ListPodsRequest
+	(*ListPodsResponse)(nil),     // 17: skiff.network.v1.ListPodsResponse
+	(*SetPeersRequest)(nil),      // 18: skiff.network.v1.SetPeersRequest
+	(*SetPeersResponse)(nil),     // 19: skiff.network.v1.SetPeersResponse
+	(*SetServicesRequest)(nil),   // 20: skiff.network.v1.SetServicesRequest
+	(*SetServicesResponse)(nil),  // 21: skiff.network.v1.SetServicesResponse
+	(*TeardownNodeRequest)(nil),  // 22: skiff.network.v1.TeardownNodeRequest
+	(*TeardownNodeResponse)(nil), // 23: skiff.network.v1.TeardownNodeResponse
+	nil,                          // 24: skiff.network.v1.Endpoint.PortsEntry
 }
 var file_network_proto_depIdxs = []int32{
-	2,  // 0: skiff.network.v1.PodNetwork.pod:type_name -> skiff.network.v1.PodRef
-	0,  // 1: skiff.network.v1.SetupNodeRequest.config:type_name -> skiff.network.v1.NodeConfig
-	1,  // 2: skiff.network.v1.SetupNodeResponse.status:type_name -> skiff.network.v1.NodeStatus
-	2,  // 3: skiff.network.v1.SetupPodRequest.pod:type_name -> skiff.network.v1.PodRef
-	3,  // 4: skiff.network.v1.SetupPodResponse.network:type_name -> skiff.network.v1.PodNetwork
-	2,  // 5: skiff.network.v1.TeardownPodRequest.pod:type_name -> skiff.network.v1.PodRef
-	2,  // 6: skiff.network.v1.PodStatusRequest.pod:type_name -> skiff.network.v1.PodRef
-	3,  // 7: skiff.network.v1.PodStatusResponse.network:type_name -> skiff.network.v1.PodNetwork
-	3,  // 8: skiff.network.v1.ListPodsResponse.pods:type_name -> skiff.network.v1.PodNetwork
-	4,  // 9: skiff.network.v1.Network.SetupNode:input_type -> skiff.network.v1.SetupNodeRequest
-	6,  // 10: skiff.network.v1.Network.SetupPod:input_type -> skiff.network.v1.SetupPodRequest
-	8,  // 11: skiff.network.v1.Network.TeardownPod:input_type -> skiff.network.v1.TeardownPodRequest
-	10, // 12: skiff.network.v1.Network.PodStatus:input_type -> skiff.network.v1.PodStatusRequest
-	12, // 13: skiff.network.v1.Network.ListPods:input_type -> skiff.network.v1.ListPodsRequest
-	5,  // 14: skiff.network.v1.Network.SetupNode:output_type -> skiff.network.v1.SetupNodeResponse
-	7,  // 15: skiff.network.v1.Network.SetupPod:output_type -> skiff.network.v1.SetupPodResponse
-	9,  // 16: skiff.network.v1.Network.TeardownPod:output_type -> skiff.network.v1.TeardownPodResponse
-	11, // 17: skiff.network.v1.Network.PodStatus:output_type -> skiff.network.v1.PodStatusResponse
-	13, // 18: skiff.network.v1.Network.ListPods:output_type -> skiff.network.v1.ListPodsResponse
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	24, // 0: skiff.network.v1.Endpoint.ports:type_name -> skiff.network.v1.Endpoint.PortsEntry
+	3,  // 1: skiff.network.v1.Service.ports:type_name -> skiff.network.v1.ServicePort
+	4,  // 2: skiff.network.v1.Service.endpoints:type_name -> skiff.network.v1.Endpoint
+	6,  // 3: skiff.network.v1.PodNetwork.pod:type_name -> skiff.network.v1.PodRef
+	0,  // 4: skiff.network.v1.SetupNodeRequest.config:type_name -> skiff.network.v1.NodeConfig
+	1,  // 5: skiff.network.v1.SetupNodeResponse.status:type_name -> skiff.network.v1.NodeStatus
+	6,  // 6: skiff.network.v1.SetupPodRequest.pod:type_name -> skiff.network.v1.PodRef
+	7,  // 7: skiff.network.v1.SetupPodResponse.network:type_name -> skiff.network.v1.PodNetwork
+	6,  // 8: skiff.network.v1.TeardownPodRequest.pod:type_name -> skiff.network.v1.PodRef
+	6,  // 9: skiff.network.v1.PodStatusRequest.pod:type_name -> skiff.network.v1.PodRef
+	7,  // 10: skiff.network.v1.PodStatusResponse.network:type_name -> skiff.network.v1.PodNetwork
+	7,  // 11: skiff.network.v1.ListPodsResponse.pods:type_name -> skiff.network.v1.PodNetwork
+	2,  // 12: skiff.network.v1.SetPeersRequest.peers:type_name -> skiff.network.v1.Peer
+	5,  // 13: skiff.network.v1.SetServicesRequest.services:type_name -> skiff.network.v1.Service
+	8,  // 14: skiff.network.v1.Network.SetupNode:input_type -> skiff.network.v1.SetupNodeRequest
+	10, // 15: skiff.network.v1.Network.SetupPod:input_type -> skiff.network.v1.SetupPodRequest
+	12, // 16: skiff.network.v1.Network.TeardownPod:input_type -> skiff.network.v1.TeardownPodRequest
+	14, // 17: skiff.network.v1.Network.PodStatus:input_type -> skiff.network.v1.PodStatusRequest
+	16, // 18: skiff.network.v1.Network.ListPods:input_type -> skiff.network.v1.ListPodsRequest
+	18, // 19: skiff.network.v1.Network.SetPeers:input_type -> skiff.network.v1.SetPeersRequest
+	20, // 20: skiff.network.v1.Network.SetServices:input_type -> skiff.network.v1.SetServicesRequest
+	22, // 21: skiff.network.v1.Network.TeardownNode:input_type -> skiff.network.v1.TeardownNodeRequest
+	9,  // 22: skiff.network.v1.Network.SetupNode:output_type -> skiff.network.v1.SetupNodeResponse
+	11, // 23: skiff.network.v1.Network.SetupPod:output_type -> skiff.network.v1.SetupPodResponse
+	13, // 24: skiff.network.v1.Network.TeardownPod:output_type -> skiff.network.v1.TeardownPodResponse
+	15, // 25: skiff.network.v1.Network.PodStatus:output_type -> skiff.network.v1.PodStatusResponse
+	17, // 26: skiff.network.v1.Network.ListPods:output_type -> skiff.network.v1.ListPodsResponse
+	19, // 27: skiff.network.v1.Network.SetPeers:output_type -> skiff.network.v1.SetPeersResponse
+	21, // 28: skiff.network.v1.Network.SetServices:output_type -> skiff.network.v1.SetServicesResponse
+	23, // 29: skiff.network.v1.Network.TeardownNode:output_type -> skiff.network.v1.TeardownNodeResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_network_proto_init() }
@@ -829,7 +1424,7 @@ func file_network_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_network_proto_rawDesc), len(file_network_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -7,6 +7,12 @@
 // skiff.network.v1 is the wire form of the network plugin contract. The Go
 // interface in sdk/network (network.go) is the contract; this file only
 // carries it. Every RPC maps one method of network.Network.
+//
+// Compatible revisions of v1 (fields and RPCs are only added):
+//   r1: SetupNode, SetupPod, TeardownPod, PodStatus, ListPods.
+//   r2: NodeConfig.mtu and cluster_domain; NodeStatus.vtep_mac and dns_ip;
+//       SetPeers, SetServices, TeardownNode. An r1 plugin answers the new
+//       RPCs with UNIMPLEMENTED (base.ErrUnsupported on the core's side).
 
 package networkpb
 
@@ -23,11 +29,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Network_SetupNode_FullMethodName   = "/skiff.network.v1.Network/SetupNode"
-	Network_SetupPod_FullMethodName    = "/skiff.network.v1.Network/SetupPod"
-	Network_TeardownPod_FullMethodName = "/skiff.network.v1.Network/TeardownPod"
-	Network_PodStatus_FullMethodName   = "/skiff.network.v1.Network/PodStatus"
-	Network_ListPods_FullMethodName    = "/skiff.network.v1.Network/ListPods"
+	Network_SetupNode_FullMethodName    = "/skiff.network.v1.Network/SetupNode"
+	Network_SetupPod_FullMethodName     = "/skiff.network.v1.Network/SetupPod"
+	Network_TeardownPod_FullMethodName  = "/skiff.network.v1.Network/TeardownPod"
+	Network_PodStatus_FullMethodName    = "/skiff.network.v1.Network/PodStatus"
+	Network_ListPods_FullMethodName     = "/skiff.network.v1.Network/ListPods"
+	Network_SetPeers_FullMethodName     = "/skiff.network.v1.Network/SetPeers"
+	Network_SetServices_FullMethodName  = "/skiff.network.v1.Network/SetServices"
+	Network_TeardownNode_FullMethodName = "/skiff.network.v1.Network/TeardownNode"
 )
 
 // NetworkClient is the client API for Network service.
@@ -41,6 +50,10 @@ type NetworkClient interface {
 	TeardownPod(ctx context.Context, in *TeardownPodRequest, opts ...grpc.CallOption) (*TeardownPodResponse, error)
 	PodStatus(ctx context.Context, in *PodStatusRequest, opts ...grpc.CallOption) (*PodStatusResponse, error)
 	ListPods(ctx context.Context, in *ListPodsRequest, opts ...grpc.CallOption) (*ListPodsResponse, error)
+	// r2
+	SetPeers(ctx context.Context, in *SetPeersRequest, opts ...grpc.CallOption) (*SetPeersResponse, error)
+	SetServices(ctx context.Context, in *SetServicesRequest, opts ...grpc.CallOption) (*SetServicesResponse, error)
+	TeardownNode(ctx context.Context, in *TeardownNodeRequest, opts ...grpc.CallOption) (*TeardownNodeResponse, error)
 }
 
 type networkClient struct {
@@ -101,6 +114,36 @@ func (c *networkClient) ListPods(ctx context.Context, in *ListPodsRequest, opts 
 	return out, nil
 }
 
+func (c *networkClient) SetPeers(ctx context.Context, in *SetPeersRequest, opts ...grpc.CallOption) (*SetPeersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetPeersResponse)
+	err := c.cc.Invoke(ctx, Network_SetPeers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *networkClient) SetServices(ctx context.Context, in *SetServicesRequest, opts ...grpc.CallOption) (*SetServicesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetServicesResponse)
+	err := c.cc.Invoke(ctx, Network_SetServices_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *networkClient) TeardownNode(ctx context.Context, in *TeardownNodeRequest, opts ...grpc.CallOption) (*TeardownNodeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TeardownNodeResponse)
+	err := c.cc.Invoke(ctx, Network_TeardownNode_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // NetworkServer is the server API for Network service.
 // All implementations must embed UnimplementedNetworkServer
 // for forward compatibility.
@@ -112,6 +155,10 @@ type NetworkServer interface {
 	TeardownPod(context.Context, *TeardownPodRequest) (*TeardownPodResponse, error)
 	PodStatus(context.Context, *PodStatusRequest) (*PodStatusResponse, error)
 	ListPods(context.Context, *ListPodsRequest) (*ListPodsResponse, error)
+	// r2
+	SetPeers(context.Context, *SetPeersRequest) (*SetPeersResponse, error)
+	SetServices(context.Context, *SetServicesRequest) (*SetServicesResponse, error)
+	TeardownNode(context.Context, *TeardownNodeRequest) (*TeardownNodeResponse, error)
 	mustEmbedUnimplementedNetworkServer()
 }
 
@@ -136,6 +183,15 @@ func (UnimplementedNetworkServer) PodStatus(context.Context, *PodStatusRequest) 
 }
 func (UnimplementedNetworkServer) ListPods(context.Context, *ListPodsRequest) (*ListPodsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListPods not implemented")
+}
+func (UnimplementedNetworkServer) SetPeers(context.Context, *SetPeersRequest) (*SetPeersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetPeers not implemented")
+}
+func (UnimplementedNetworkServer) SetServices(context.Context, *SetServicesRequest) (*SetServicesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetServices not implemented")
+}
+func (UnimplementedNetworkServer) TeardownNode(context.Context, *TeardownNodeRequest) (*TeardownNodeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TeardownNode not implemented")
 }
 func (UnimplementedNetworkServer) mustEmbedUnimplementedNetworkServer() {}
 func (UnimplementedNetworkServer) testEmbeddedByValue()                 {}
@@ -248,6 +304,60 @@ func _Network_ListPods_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Network_SetPeers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetPeersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NetworkServer).SetPeers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Network_SetPeers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NetworkServer).SetPeers(ctx, req.(*SetPeersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Network_SetServices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetServicesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NetworkServer).SetServices(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Network_SetServices_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NetworkServer).SetServices(ctx, req.(*SetServicesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Network_TeardownNode_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TeardownNodeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(NetworkServer).TeardownNode(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Network_TeardownNode_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(NetworkServer).TeardownNode(ctx, req.(*TeardownNodeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Network_ServiceDesc is the grpc.ServiceDesc for Network service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -274,6 +384,18 @@ var Network_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPods",
 			Handler:    _Network_ListPods_Handler,
+		},
+		{
+			MethodName: "SetPeers",
+			Handler:    _Network_SetPeers_Handler,
+		},
+		{
+			MethodName: "SetServices",
+			Handler:    _Network_SetServices_Handler,
+		},
+		{
+			MethodName: "TeardownNode",
+			Handler:    _Network_TeardownNode_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -54,6 +54,12 @@ var cases = []struct {
 	{"TeardownUnknownPod", testTeardownUnknown},
 	{"EmptyDirInMemory", testEmptyDirMemory},
 	{"SensitiveFilesOnTmpfs", testSensitiveFiles},
+	{"FilesKeep", testFilesKeep},
+	{"HostPathTypes", testHostPathTypes},
+	{"InvalidSubPaths", testInvalidSubPaths},
+	{"SubPathInEmptyDir", testSubPathEmptyDir},
+	{"SubPathInFilesVolume", testSubPathFiles},
+	{"SubPathSymlinksStayInside", testSubPathSymlinks},
 }
 
 func connect(t *testing.T, impl volumes.Volumes) volumes.Volumes {

@@ -139,11 +139,13 @@ func (x *KeyToPath) GetMode() uint32 {
 }
 
 type Files struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          map[string][]byte      `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Items         []*KeyToPath           `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
-	DefaultMode   uint32                 `protobuf:"varint,3,opt,name=default_mode,json=defaultMode,proto3" json:"default_mode,omitempty"`
-	Sensitive     bool                   `protobuf:"varint,4,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Data        map[string][]byte      `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Items       []*KeyToPath           `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
+	DefaultMode uint32                 `protobuf:"varint,3,opt,name=default_mode,json=defaultMode,proto3" json:"default_mode,omitempty"`
+	Sensitive   bool                   `protobuf:"varint,4,opt,name=sensitive,proto3" json:"sensitive,omitempty"`
+	// keep: leave the volume as it is (the agent has no data this time).
+	Keep          bool `protobuf:"varint,5,opt,name=keep,proto3" json:"keep,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -202,6 +204,13 @@ func (x *Files) GetDefaultMode() uint32 {
 func (x *Files) GetSensitive() bool {
 	if x != nil {
 		return x.Sensitive
+	}
+	return false
+}
+
+func (x *Files) GetKeep() bool {
+	if x != nil {
+		return x.Keep
 	}
 	return false
 }
@@ -802,12 +811,13 @@ const file_volumes_proto_rawDesc = "" +
 	"\tKeyToPath\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
-	"\x04mode\x18\x03 \x01(\rR\x04mode\"\xeb\x01\n" +
+	"\x04mode\x18\x03 \x01(\rR\x04mode\"\xff\x01\n" +
 	"\x05Files\x125\n" +
 	"\x04data\x18\x01 \x03(\v2!.skiff.volumes.v1.Files.DataEntryR\x04data\x121\n" +
 	"\x05items\x18\x02 \x03(\v2\x1b.skiff.volumes.v1.KeyToPathR\x05items\x12!\n" +
 	"\fdefault_mode\x18\x03 \x01(\rR\vdefaultMode\x12\x1c\n" +
-	"\tsensitive\x18\x04 \x01(\bR\tsensitive\x1a7\n" +
+	"\tsensitive\x18\x04 \x01(\bR\tsensitive\x12\x12\n" +
+	"\x04keep\x18\x05 \x01(\bR\x04keep\x1a7\n" +
 	"\tDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"2\n" +
