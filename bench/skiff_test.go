@@ -223,13 +223,19 @@ func (w *podWatcher) observe(pod *corev1.Pod, at time.Time) {
 // start creates a pod and returns the time from Create returning to the
 // watch reporting it Running.
 func (w *podWatcher) start(name string) (podLatency, error) {
+	return w.startPod(benchPod(name))
+}
+
+// startPod creates pod and waits until it runs.
+func (w *podWatcher) startPod(pod *corev1.Pod) (podLatency, error) {
+	name := pod.Name
 	pw := &podWait{done: make(chan struct{})}
 	w.mu.Lock()
 	w.waits[name] = pw
 	w.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), podTimeout)
 	defer cancel()
-	if err := w.client.Create(ctx, api.Pods, podNamespace, benchPod(name)); err != nil {
+	if err := w.client.Create(ctx, api.Pods, podNamespace, pod); err != nil {
 		return podLatency{}, fmt.Errorf("create pod %q: %w", name, err)
 	}
 	created := time.Now()

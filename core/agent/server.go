@@ -39,7 +39,7 @@ func (a *Agent) newNodeServer() (*grpc.Server, error) {
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		MinVersion:   tls.VersionTLS12,
 	}
-	s := grpc.NewServer(grpc.Creds(credentials.NewTLS(tlsCfg)),
+	s := grpc.NewServer(append(base.WindowServerOptions(), grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := onlyAdmins(ctx); err != nil {
 				return nil, err
@@ -52,7 +52,7 @@ func (a *Agent) newNodeServer() (*grpc.Server, error) {
 			}
 			return h(srv, ss)
 		}),
-		grpc.MaxRecvMsgSize(64<<20))
+		grpc.MaxRecvMsgSize(64<<20))...)
 	apipb.RegisterNodeAgentServer(s, &nodeServer{a: a})
 	return s, nil
 }

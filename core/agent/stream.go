@@ -25,7 +25,7 @@ import (
 )
 
 // streamChunk is the most a stdout, stderr or port-forward message carries.
-const streamChunk = 32 << 10
+const streamChunk = 256 << 10
 
 // execNotStartedCode is the exit code of a command the runtime could not
 // start (not found, not executable), as docker and kubectl report it.

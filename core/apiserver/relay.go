@@ -19,6 +19,7 @@ import (
 
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/api/apipb"
+	"github.com/skiffhq/skiff/sdk/base"
 )
 
 // agentDialer keeps one connection per node agent.
@@ -56,8 +57,8 @@ func (d *agentDialer) client(node *corev1.Node) (apipb.NodeAgentClient, error) {
 	}
 	cfg := d.tls.Clone()
 	cfg.ServerName = node.Name
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+	conn, err := grpc.NewClient(addr, append(base.WindowDialOptions(), grpc.WithTransportCredentials(credentials.NewTLS(cfg)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))...)
 	if err != nil {
 		return nil, fmt.Errorf("node %q agent at %s: %w", node.Name, addr, err)
 	}

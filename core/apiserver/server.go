@@ -19,6 +19,7 @@ import (
 	"github.com/skiffhq/skiff/core/registry"
 	"github.com/skiffhq/skiff/core/store"
 	"github.com/skiffhq/skiff/core/version"
+	"github.com/skiffhq/skiff/sdk/base"
 )
 
 // pluginStatusResource is where agents' plugin reports are kept; it is not a
@@ -50,6 +51,8 @@ type Server struct {
 	grpc    *grpc.Server
 	// local is the plugin host of the server's own process (pluginlogs.go).
 	local localPlugins
+	// join is the bootstrap token and CA of Join (join.go).
+	join joinState
 }
 
 // New builds a server.
@@ -68,8 +71,10 @@ func New(cfg Config) (*Server, error) {
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{serving},
 		ClientCAs:    cfg.CA.Pool(),
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS12,
+		// Only Join may come without a certificate: the interceptors
+		// (auth.go) refuse every other call that has no verified one.
+		ClientAuth: tls.VerifyClientCertIfGiven,
+		MinVersion: tls.VersionTLS12,
 	}
 	transform, err := transformers(cfg.EncryptionKeys)
 	if err != nil {
@@ -79,13 +84,14 @@ func New(cfg Config) (*Server, error) {
 		objects: &objects{store: cfg.Store, strategies: registry.Default(), now: time.Now, eventTTL: cfg.EventTTL, transformers: transform},
 		agents:  newAgentDialer(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: cfg.CA.Pool(), MinVersion: tls.VersionTLS12}),
 	}
-	s.grpc = grpc.NewServer(
+	s.grpc = grpc.NewServer(append(base.WindowServerOptions(),
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.UnaryInterceptor(unaryAuth),
 		grpc.StreamInterceptor(streamAuth),
 		grpc.MaxRecvMsgSize(64<<20),
 		grpc.MaxSendMsgSize(64<<20),
-	)
+	)...)
+	s.join.ca = cfg.CA
 	apipb.RegisterSkiffServer(s.grpc, s)
 	return s, nil
 }

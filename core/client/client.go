@@ -14,6 +14,7 @@ import (
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/api/apipb"
 	"github.com/skiffhq/skiff/core/clientconfig"
+	"github.com/skiffhq/skiff/sdk/base"
 )
 
 // Client talks to one skiff API server.
@@ -30,9 +31,9 @@ func New(r clientconfig.Resolved) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient(r.Cluster.Server,
+	conn, err := grpc.NewClient(r.Cluster.Server, append(base.WindowDialOptions(),
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", r.Cluster.Server, err)
 	}

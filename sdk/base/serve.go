@@ -20,7 +20,9 @@ func Serve(kind Kind, versions map[int]plugin.Plugin) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  Handshake,
 		VersionedPlugins: pluginSets(kind, versions),
-		GRPCServer:       plugin.DefaultGRPCServer,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return grpc.NewServer(append(opts, WindowServerOptions()...)...)
+		},
 		// JSON on stderr: the core parses it into its plugin log.
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       string(kind),
@@ -41,7 +43,26 @@ func ClientConfig(kind Kind, cmd *exec.Cmd, versions map[int]plugin.Plugin) *plu
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
+		GRPCDialOptions:  WindowDialOptions(),
 	}
+}
+
+// Flow-control windows for skiff's streams (logs, exec, port-forward,
+// image import). gRPC's 64 KiB default caps a stream relayed over several
+// hops far below what the links carry.
+const (
+	streamWindow = 4 << 20
+	connWindow   = 8 << 20
+)
+
+// WindowServerOptions are the window sizes every skiff gRPC server uses.
+func WindowServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.InitialWindowSize(streamWindow), grpc.InitialConnWindowSize(connWindow)}
+}
+
+// WindowDialOptions are the window sizes every skiff gRPC client uses.
+func WindowDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithInitialWindowSize(streamWindow), grpc.WithInitialConnWindowSize(connWindow)}
 }
 
 func pluginSets(kind Kind, versions map[int]plugin.Plugin) map[int]plugin.PluginSet {

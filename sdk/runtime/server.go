@@ -12,7 +12,7 @@ import (
 )
 
 // chunkSize bounds every streamed message well below gRPC's 4 MiB default.
-const chunkSize = 64 << 10
+const chunkSize = 256 << 10
 
 // server is the plugin's side of skiff.runtime.v1: it turns RPCs into calls
 // of impl and impl's errors into statuses.
