@@ -12,7 +12,10 @@ COMMIT := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -X github.com/skiffhq/skiff/core/version.Version=$(VERSION) -X github.com/skiffhq/skiff/core/version.GitCommit=$(COMMIT)
 
 PLUGINS := scheduler-binpack runtime-containerd net-overlay probes volumes
-BINARIES := skiffd skiffctl $(addprefix skiff-,$(PLUGINS))
+# Example plugins (examples/, see docs/plugins.md), built beside the shipped
+# ones so that a profile can select them.
+EXAMPLES := scheduler-spread runtime-rawexec
+BINARIES := skiffd skiffctl skiff-log-driver $(addprefix skiff-,$(PLUGINS))
 
 .PHONY: all build deps dev test test-unit test-e2e bench proto vet lint clean
 
@@ -25,6 +28,9 @@ build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/skiffd ./cmd/skiffctl
 	@for p in $(PLUGINS); do \
 		CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/skiff-$$p ./plugins/$$p || exit 1; \
+	done
+	@for p in $(EXAMPLES); do \
+		CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/skiff-$$p ./examples/$$p || exit 1; \
 	done
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/skiff-log-driver ./plugins/runtime-containerd/logdriver
 

@@ -15,8 +15,16 @@ import (
 
 	"github.com/skiffhq/skiff/sdk/base"
 	"github.com/skiffhq/skiff/sdk/runtime"
-	"github.com/skiffhq/skiff/test/testenv"
 	"github.com/skiffhq/skiff/test/testimage"
+)
+
+// The test environment (root, a private containerd) is test/testenv's,
+// which imports this package (for TeardownNode), so the tests inside it
+// cannot import it back. The external test package hands its functions in
+// (env_external_test.go) before the tests run.
+var (
+	EnvRequireRoot func(testing.TB)
+	EnvContainerd  func(testing.TB) string
 )
 
 // testRef is the busybox image the tests build and import.
@@ -33,8 +41,8 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) testEnv {
 	t.Helper()
-	testenv.RequireRoot(t)
-	socket := testenv.Containerd(t)
+	EnvRequireRoot(t)
+	socket := EnvContainerd(t)
 	driver := testLogDriver(t)
 	dir := t.TempDir()
 	// Runs before the temp dir is removed, which a mount left in it would

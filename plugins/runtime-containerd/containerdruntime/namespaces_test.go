@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/skiffhq/skiff/sdk/runtime"
-	"github.com/skiffhq/skiff/test/testenv"
 )
 
 // nsOfPID returns "ipc:[n] uts:[n] net:[n]" for a process, read from the
@@ -256,7 +255,7 @@ func (s *halfClosingStream) Write(p []byte) (int, error) { return s.out.Write(p)
 // namespaces goes back to the process's: every thread is in the process's
 // own namespaces afterwards, and the files are namespaces of their own.
 func TestEnsureNamespacesLeavesNoThreadBehind(t *testing.T) {
-	testenv.RequireRoot(t)
+	EnvRequireRoot(t)
 	dir := filepath.Join(t.TempDir(), "sb")
 	t.Cleanup(func() {
 		for _, k := range allNSKinds {
