@@ -1,6 +1,7 @@
 // Command skiff-net-overlay is skiff's default network plugin: a bridge per
-// node, pods on veth pairs, host-local addresses, masquerade to the outside.
-// See package overlay for how it works.
+// node, pods on veth pairs, host-local addresses, masquerade to the outside,
+// a VXLAN overlay between nodes, service virtual IPs in iptables and
+// cluster DNS. See package overlay and docs/network.md for how it works.
 package main
 
 import (

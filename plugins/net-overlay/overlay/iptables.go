@@ -84,10 +84,10 @@ func nodeChains(bridge, podCIDR, clusterCIDR string) []chainRules {
 
 // Chain names carry the bridge name (at most 15 characters), which keeps
 // them under iptables' 28-character limit.
-func natChain(bridge string) string           { return "SKIFF-MASQ-" + bridge }
-func forwardChain(bridge string) string       { return "SKIFF-FWD-" + bridge }
-func servicesChain(bridge string) string      { return "SKIFF-SVCS-" + bridge }
-func noEndpointsChain(bridge string) string   { return "SKIFF-NOEP-" + bridge }
+func natChain(bridge string) string         { return "SKIFF-MASQ-" + bridge }
+func forwardChain(bridge string) string     { return "SKIFF-FWD-" + bridge }
+func servicesChain(bridge string) string    { return "SKIFF-SVCS-" + bridge }
+func noEndpointsChain(bridge string) string { return "SKIFF-NOEP-" + bridge }
 
 // ensure makes the chain hold exactly c.rules, in order (unless
 // c.restored), and every parent jump to it first. Calling it again changes

@@ -179,6 +179,34 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+// TestConformanceHostNamespace runs the suite without the netns setting, as
+// "skiffd dev" runs the plugin: in the test's own namespace, with a
+// loopback NodeIP (so no overlay). The subtests that need node namespaces
+// skip. It makes a bridge and chains named after a random bridge in the
+// machine's namespace, and restores the sysctls SetupNode turns on.
+func TestConformanceHostNamespace(t *testing.T) {
+	conformance.RequireRoot(t)
+	for _, f := range []string{ipForwardSysctl, bridgeNFSysctl} {
+		old, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		t.Cleanup(func() {
+			if err := os.WriteFile(f, old, 0o644); err != nil {
+				t.Errorf("cleanup: restore %s: %v", f, err)
+			}
+		})
+	}
+	bridge, nc := testNode(t)
+	nc.NodeIP = "127.0.0.1"
+	conformance.Run(t, func(t *testing.T) network.Network {
+		return newTestOverlay(t)
+	}, conformance.Options{
+		Node:     nc,
+		Settings: map[string]string{SettingBridge: bridge, SettingDNSUpstream: DNSUpstreamNone},
+	})
+}
+
 // setUpNode configures a plugin on a new data directory and a new node
 // namespace, and sets up its node.
 func setUpNode(t *testing.T) (*Overlay, network.NodeConfig) {

@@ -226,11 +226,11 @@ func hashName(s string) string {
 func chainTag(bridge string) string { return hashName("skiff chains " + bridge)[:4] }
 
 func svcChainName(bridge string, s *svcPlan, p *portPlan) string {
-	return svcChainPrefix + chainTag(bridge) + hashName(s.key()+":"+p.name+"/"+p.protocol)[:12]
+	return svcChainPrefix + chainTag(bridge) + hashName(s.key() + ":" + p.name + "/" + p.protocol)[:12]
 }
 
 func sepChainName(bridge string, s *svcPlan, p *portPlan, b netip.AddrPort) string {
-	return sepChainPrefix + chainTag(bridge) + hashName(s.key()+":"+p.name+"/"+p.protocol+"→"+b.String())[:12]
+	return sepChainPrefix + chainTag(bridge) + hashName(s.key() + ":" + p.name + "/" + p.protocol + "→" + b.String())[:12]
 }
 
 // ownedServiceChains picks the SVC and SEP chains of bridge from a

@@ -23,12 +23,14 @@ import (
 // own small cluster: a "switch" network namespace holding a bridge, and per
 // node a namespace that plays the node's host, joined to the switch by a
 // veth pair whose node end is "eth0" with the address 192.0.2.<n>/24
-// (TEST-NET-1, MTU 1500). Nothing is routed out of these namespaces: they
-// have no default route, so whatever a plugin gets wrong stays inside them.
+// (TEST-NET-1, MTU 1500). Like a real host, a node has a default route, via
+// 192.0.2.254, which does not exist: whatever a plugin sends there ends in
+// the switch namespace, so nothing leaves the namespaces the suite made.
 const (
-	underlayPrefix = "192.0.2.0/24"
-	underlayMTU    = 1500
-	underlayLink   = "eth0"
+	underlayPrefix  = "192.0.2.0/24"
+	underlayMTU     = 1500
+	underlayLink    = "eth0"
+	underlayGateway = "192.0.2.254"
 )
 
 // testNode is one node of a subtest's cluster.
@@ -193,7 +195,10 @@ func plugNode(switchNS, nodeNS string, i int, addr netip.Prefix) error {
 			if err := h.AddrAdd(eth, &netlink.Addr{IPNet: ipn}); err != nil {
 				return err
 			}
-			return h.LinkSetUp(eth)
+			if err := h.LinkSetUp(eth); err != nil {
+				return err
+			}
+			return h.RouteAdd(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: net.ParseIP(underlayGateway)})
 		})
 	})
 }

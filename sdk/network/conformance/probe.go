@@ -77,36 +77,6 @@ func fetchName(nsPath string, addr netip.AddrPort) (string, error) {
 	return string(b), err
 }
 
-// fetchNameUDP sends a datagram to addr from inside nsPath and returns the
-// answer.
-func fetchNameUDP(nsPath string, addr netip.AddrPort) (string, error) {
-	var conn net.Conn
-	err := inNetNS(nsPath, func() (err error) {
-		conn, err = net.Dial("udp4", addr.String())
-		return err
-	})
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	buf := make([]byte, 2048)
-	for range 3 {
-		if _, err := conn.Write([]byte("who")); err != nil {
-			return "", err
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(time.Second))
-		n, err := conn.Read(buf)
-		if err == nil {
-			return string(buf[:n]), nil
-		}
-		var ne net.Error
-		if !errors.As(err, &ne) || !ne.Timeout() {
-			return "", err
-		}
-	}
-	return "", fmt.Errorf("no answer from udp %s", addr)
-}
-
 // sendDF sends one UDP datagram of size bytes (payload) with the don't
 // fragment bit from inside nsPath to addr.
 func sendDF(nsPath string, addr netip.AddrPort, size int) error {

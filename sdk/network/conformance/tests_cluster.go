@@ -379,12 +379,28 @@ func (s *suite) testServiceBalancesAcrossEndpoints(t *testing.T) {
 	if seen := names(t, client.NetNSPath, http, 10); seen["ep1"] != 10 {
 		t.Errorf("with ep2 serving only metrics, connections to %s reached %v, want ep1 only", http, seen)
 	}
-	// No endpoints: refused. No service: not reachable.
-	for what, set := range map[string][]network.Service{"without endpoints": {webService(cip)}, "removed": nil} {
-		s.setServices(t, in, set...)
-		if name, err := fetchName(client.NetNSPath, http); err == nil {
-			t.Errorf("service %s: a connection to %s reached %q", what, http, name)
+	// The node's own processes reach the service too (the node has a
+	// route that covers the ClusterIP, its default route).
+	if seen := names(t, in.node.nsPath, http, 3); seen["ep1"] != 3 {
+		t.Errorf("from the node's host, connections to %s reached %v, want ep1", http, seen)
+	}
+	// No endpoints: refused at once, not left to time out.
+	s.setServices(t, in, webService(cip))
+	if name, err := fetchName(client.NetNSPath, http); !errors.Is(err, unix.ECONNREFUSED) {
+		t.Errorf("service without endpoints: a connection to %s: %q, %v; want connection refused", http, name, err)
+	}
+	// No service: the ClusterIP is an address like any other.
+	s.setServices(t, in)
+	d := net.Dialer{Timeout: time.Second}
+	err := inNetNS(client.NetNSPath, func() error {
+		conn, err := d.Dial("tcp", http.String())
+		if err == nil {
+			conn.Close()
 		}
+		return err
+	})
+	if err == nil {
+		t.Errorf("service removed: a connection to %s still succeeds", http)
 	}
 }
 
