@@ -52,6 +52,9 @@ type Config struct {
 	BackoffMax  time.Duration
 	// SyncPeriod is how often every pod is re-synced without an event.
 	SyncPeriod time.Duration
+	// HeartbeatInterval is how often the node's status (the Ready
+	// condition's lastHeartbeatTime) is refreshed (default 10s).
+	HeartbeatInterval time.Duration
 	// ClusterCIDR is the whole pod network, handed to the network plugin.
 	ClusterCIDR string
 	// AllowPrivileged lets pods run privileged containers on this node.
@@ -82,6 +85,12 @@ type Agent struct {
 	pulling map[string]*sync.Mutex // per image ref: one pull at a time
 
 	probeState *probeTracker
+
+	// netStatus is what the network plugin's last SetupNode returned
+	// (set in setupNetwork).
+	netStatus network.NodeStatus
+	// peerSet is the overlay peers handed to the network plugin (peers.go).
+	peerSet peerSet
 }
 
 // New makes an agent.
@@ -91,6 +100,9 @@ func New(cfg Config) *Agent {
 	}
 	if cfg.BackoffMax == 0 {
 		cfg.BackoffMax = 5 * time.Minute
+	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = heartbeatInterval
 	}
 	if cfg.SyncPeriod == 0 {
 		cfg.SyncPeriod = time.Second

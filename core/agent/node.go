@@ -166,7 +166,7 @@ func pluginsCondition(host *pluginhost.Host, now metav1.Time) corev1.NodeConditi
 
 // heartbeat refreshes the node's Ready condition and the plugin report.
 func (a *Agent) heartbeat(ctx context.Context, port int) {
-	t := time.NewTicker(heartbeatInterval)
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
 	report := time.NewTicker(2 * time.Second)
 	defer report.Stop()
@@ -238,13 +238,21 @@ func (a *Agent) setupNetwork(ctx context.Context, node *corev1.Node) error {
 		}
 	}
 	cfg := network.NodeConfig{NodeName: a.cfg.NodeName, PodCIDR: node.Spec.PodCIDR, ClusterCIDR: a.cfg.ClusterCIDR, NodeIP: a.cfg.NodeIP}
+	runCtx := ctx
+	svcs := a.newServiceSync() // services and DNS (services.go)
 	setup := func(ctx context.Context) error {
 		net, err := a.network()
 		if err != nil {
 			return err
 		}
-		_, err = net.SetupNode(ctx, cfg)
-		return err
+		st, err := net.SetupNode(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		a.netStatus = st
+		a.networkReady(ctx, runCtx, st) // overlay peers (peers.go)
+		svcs.nodeReady(runCtx)          // full service set again (services.go)
+		return nil
 	}
 	a.cfg.Plugins.OnRestart("network", func(ctx context.Context) {
 		if err := setup(ctx); err != nil {

@@ -251,6 +251,10 @@ func (a *Agent) containerConfig(pod *corev1.Pod, c *corev1.Container, attempt in
 	if cfg.Mounts, err = a.containerMounts(ctx, pod, c, mounts); err != nil {
 		return cfg, err
 	}
+	// Cluster DNS: the pod's /etc/resolv.conf (services.go).
+	if cfg.Mounts, err = a.addResolvConf(pod, c, cfg.Mounts); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
 }
 

@@ -25,10 +25,14 @@ var (
 	// (volumes) or environment variables. Secrets are encrypted at rest.
 	ConfigMaps = Resource{Name: "configmaps", Kind: "ConfigMap", Namespaced: true, Aliases: []string{"configmap", "cm"}}
 	Secrets    = Resource{Name: "secrets", Kind: "Secret", Namespaced: true, Aliases: []string{"secret"}}
+	// Services give a set of pods a stable virtual IP and DNS name;
+	// Endpoints, kept by the endpoints controller, list their backends.
+	Services  = Resource{Name: "services", Kind: "Service", Namespaced: true, Aliases: []string{"service", "svc"}}
+	Endpoints = Resource{Name: "endpoints", Kind: "Endpoints", Namespaced: true, Aliases: []string{"endpoint", "ep"}}
 )
 
 // All lists every served resource.
-var All = []Resource{Pods, Nodes, Events, ConfigMaps, Secrets}
+var All = []Resource{Pods, Nodes, Events, ConfigMaps, Secrets, Services, Endpoints}
 
 // Lookup finds a resource by name, alias or kind (case-insensitive).
 func Lookup(name string) (Resource, error) {

@@ -34,6 +34,9 @@ type objects struct {
 	// transformers change stored values per resource: secrets are
 	// encrypted at rest (encryption.go).
 	transformers map[string]ValueTransformer
+	// serviceIPs allocates Service ClusterIPs (serviceips.go); nil is the
+	// default range.
+	serviceIPs *serviceIPs
 }
 
 // writeOptions gives events their time to live, as Kubernetes' --event-ttl.
@@ -145,15 +148,23 @@ func (o *objects) create(ctx context.Context, req *apipb.CreateRequest) (registr
 	if errs := st.Validate(obj); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(kindOf(st), obj.GetName(), errs)
 	}
+	// Service ClusterIPs: allocate before the write, release if it fails
+	// (serviceips.go).
+	releaseIP, err := o.allocateServiceIP(ctx, obj, req.DryRun)
+	if err != nil {
+		return nil, err
+	}
 	if req.DryRun {
 		return obj, nil
 	}
 	data, err := o.encode(st, obj)
 	if err != nil {
+		releaseIP()
 		return nil, err
 	}
 	rev, err := o.store.Create(ctx, key(st, obj.GetNamespace(), obj.GetName()), data, o.writeOptions(st)...)
 	if err != nil {
+		releaseIP()
 		return nil, storeError(st.Resource(), obj.GetName(), err)
 	}
 	obj.SetResourceVersion(store.FormatRevision(rev))
@@ -287,6 +298,7 @@ func (o *objects) delete(ctx context.Context, req *apipb.DeleteRequest) (registr
 	if _, err := o.store.Delete(ctx, key(st, obj.GetNamespace(), obj.GetName()), 0); err != nil {
 		return nil, storeError(st.Resource(), req.Name, err)
 	}
+	o.releaseServiceIP(obj) // serviceips.go
 	return obj, nil
 }
 

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/core/agent"
+	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/containerdproc"
@@ -31,7 +34,7 @@ type runningAgent struct {
 }
 
 // startAgent starts containerd when needed, the node's plugins and the agent.
-func startAgent(ctx context.Context, o *Options, ca *pki.CA, serverAddr string) (*runningAgent, error) {
+func startAgent(ctx context.Context, o *Options, creds *nodeCredentials, serverAddr string) (*runningAgent, error) {
 	ra := &runningAgent{done: make(chan error, 1)}
 	ok := false
 	defer func() {
@@ -47,7 +50,7 @@ func startAgent(ctx context.Context, o *Options, ca *pki.CA, serverAddr string) 
 		}
 		ra.containerd, socket = p, p.Socket
 	}
-	c, err := nodeClient(o, ca, serverAddr)
+	c, err := nodeClient(creds, serverAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -56,14 +59,10 @@ func startAgent(ctx context.Context, o *Options, ca *pki.CA, serverAddr string) 
 	if err := ra.plugins.Start(ctx, nodePluginSpecs(o, socket, ra.plugins)); err != nil {
 		return nil, err
 	}
-	serving, err := ca.IssueServer(o.NodeName, []string{o.NodeName}, []net.IP{net.ParseIP(o.NodeIP)})
-	if err != nil {
-		return nil, err
-	}
 	a := agent.New(agent.Config{
 		NodeName: o.NodeName, NodeIP: o.NodeIP, ListenAddr: o.AgentListen, Roles: o.roles(),
-		DataDir: o.DataDir, Client: c, Plugins: ra.plugins, CA: ca, ServingCert: serving,
-		BackoffBase: o.BackoffBase, ClusterCIDR: o.ClusterCIDR,
+		DataDir: o.DataDir, Client: c, Plugins: ra.plugins, CA: creds.ca, ServingCert: creds.serving,
+		BackoffBase: o.BackoffBase, ClusterCIDR: o.ClusterCIDR, HeartbeatInterval: o.HeartbeatInterval,
 		PlainHTTPRegistries: o.PlainHTTPRegistries, AllowPrivileged: o.AllowPrivileged, AllowHostPath: o.AllowHostPath, Log: o.Log.With("component", "agent"),
 	})
 	actx, cancel := context.WithCancel(context.Background())
@@ -74,20 +73,65 @@ func startAgent(ctx context.Context, o *Options, ca *pki.CA, serverAddr string) 
 }
 
 func (o *Options) roles() []string {
+	if len(o.NodeRoles) > 0 {
+		return o.NodeRoles
+	}
 	if o.Server == "" {
 		return []string{"control-plane"}
 	}
 	return nil
 }
 
-// nodeClient makes the agent's API client with a node certificate
-// (system:node:<name> in system:nodes).
-func nodeClient(o *Options, ca *pki.CA, serverAddr string) (*client.Client, error) {
+// nodeCredentials are what an agent authenticates with: the cluster CA
+// (its certificate; the key only when made locally), a client certificate
+// as system:node:<name> (group system:nodes) and the NodeAgent serving
+// certificate.
+type nodeCredentials struct {
+	ca      *pki.CA
+	client  pki.KeyPair
+	serving pki.KeyPair
+}
+
+// issueNodeCredentials makes the node's credentials with the CA's key
+// (skiffd dev, skiffd agent --pki-dir).
+func issueNodeCredentials(o *Options, ca *pki.CA) (*nodeCredentials, error) {
 	kp, err := ca.IssueClient("system:node:"+o.NodeName, []string{pki.GroupNodes})
 	if err != nil {
 		return nil, err
 	}
-	cfg := clientconfig.New("node", serverAddr, ca.CertPEM, kp.CertPEM, kp.KeyPEM)
+	serving, err := ca.IssueServer(o.NodeName, []string{o.NodeName}, []net.IP{net.ParseIP(o.NodeIP)})
+	if err != nil {
+		return nil, err
+	}
+	return &nodeCredentials{ca: ca, client: kp, serving: serving}, nil
+}
+
+// joinNodeCredentials gets the node's credentials from the server with
+// the bootstrap token (skiffd agent --token), pinning the CA when
+// o.CACertHash is set.
+func joinNodeCredentials(ctx context.Context, o *Options) (*nodeCredentials, error) {
+	resp, err := apiserver.JoinCluster(ctx, o.Server, o.JoinToken, o.CACertHash, o.NodeName, o.NodeIP)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(resp.CaPem)
+	if block == nil {
+		return nil, fmt.Errorf("join %s: no CA certificate", o.Server)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("join %s: CA certificate: %w", o.Server, err)
+	}
+	return &nodeCredentials{
+		ca:      &pki.CA{Cert: cert, CertPEM: resp.CaPem},
+		client:  pki.KeyPair{CertPEM: resp.ClientCert, KeyPEM: resp.ClientKey},
+		serving: pki.KeyPair{CertPEM: resp.ServingCert, KeyPEM: resp.ServingKey},
+	}, nil
+}
+
+// nodeClient makes the agent's API client with its node certificate.
+func nodeClient(creds *nodeCredentials, serverAddr string) (*client.Client, error) {
+	cfg := clientconfig.New("node", serverAddr, creds.ca.CertPEM, creds.client.CertPEM, creds.client.KeyPEM)
 	r, err := cfg.Current("")
 	if err != nil {
 		return nil, err
@@ -102,12 +146,16 @@ func nodePluginSpecs(o *Options, containerdSocket string, host *pluginhost.Host)
 	if o.PodBridge != "" {
 		netSettings["bridge"] = o.PodBridge
 	}
+	runtimeSettings := map[string]string{"address": containerdSocket, "plain_http_registries": strings.Join(o.PlainHTTPRegistries, ",")}
+	if o.RuntimeNamespace != "" {
+		runtimeSettings["namespace"] = o.RuntimeNamespace
+	}
 	// What the core knows (the containerd socket, the bridge) is offered:
 	// a plugin gets the settings it declares, so a profile can swap in a
 	// plugin that does not take them. The profile's settings are strict.
 	specs := []pluginhost.Spec{
 		{Kind: base.KindRuntime, Path: bin("skiff-runtime-containerd"), Versions: runtime.ClientVersions(), DataDir: dir(base.KindRuntime),
-			Offered: map[string]string{"address": containerdSocket, "plain_http_registries": strings.Join(o.PlainHTTPRegistries, ",")}},
+			Offered: runtimeSettings},
 		{Kind: base.KindNetwork, Path: bin("skiff-net-overlay"), Versions: network.ClientVersions(), DataDir: dir(base.KindNetwork),
 			Offered: netSettings},
 		{Kind: base.KindVolumes, Path: bin("skiff-volumes"), Versions: volumes.ClientVersions(), DataDir: dir(base.KindVolumes)},

@@ -42,6 +42,28 @@ type Options struct {
 	ClusterCIDR     string
 	NodeMaskBits    int
 	BackoffBase     time.Duration
+	// NodeGracePeriod is how long a node may go without a heartbeat before
+	// the server marks it NotReady (default 40s).
+	NodeGracePeriod time.Duration
+	// HeartbeatInterval is how often the agent refreshes its node's status
+	// (default 10s).
+	HeartbeatInterval time.Duration
+	// NodeRoles become the node's node-role.kubernetes.io/<role> labels
+	// (default: control-plane for skiffd dev, none for an agent).
+	NodeRoles []string
+	// RuntimeNamespace is the containerd namespace of the node's images and
+	// containers (default: the runtime plugin's, "skiff"): nodes sharing
+	// one containerd each need their own.
+	RuntimeNamespace string
+	// JoinToken is the bootstrap token an agent joins with instead of the
+	// cluster CA in PKIDir (skiffd agent --token).
+	JoinToken string
+	// CACertHash pins the server's CA ("sha256:<hex>" of its
+	// SubjectPublicKeyInfo) when joining with a token.
+	CACertHash string
+	// ServiceCIDR is the range Service ClusterIPs come from (default
+	// 10.96.0.0/12).
+	ServiceCIDR string
 	// PlainHTTPRegistries are registries pulled from over plain HTTP.
 	PlainHTTPRegistries []string
 	// AllowPrivileged lets the node run privileged containers.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/pki"
 )
 
@@ -20,7 +21,11 @@ func RunDev(ctx context.Context, o Options, ready func(adminConfig string)) erro
 		return err
 	}
 	defer srv.stop()
-	ag, err := startAgent(ctx, &o, srv.ca, srv.addr)
+	creds, err := issueNodeCredentials(&o, srv.ca)
+	if err != nil {
+		return err
+	}
+	ag, err := startAgent(ctx, &o, creds, srv.addr)
 	if err != nil {
 		return err
 	}
@@ -41,15 +46,25 @@ func RunServer(ctx context.Context, o Options, ready func(adminConfig string)) e
 		return err
 	}
 	defer srv.stop()
+	token, created, err := apiserver.LoadOrCreateJoinToken(filepath.Join(o.DataDir, apiserver.JoinTokenFile))
+	if err != nil {
+		return err
+	}
+	srv.api.SetJoinToken(token)
+	if created {
+		o.Log.Info("made a bootstrap token for agents to join with", "file", filepath.Join(o.DataDir, apiserver.JoinTokenFile))
+	}
 	if ready != nil {
 		ready(filepath.Join(o.DataDir, "admin.conf"))
 	}
+	fmt.Fprintf(os.Stderr, "Join a node: skiffd agent --server %s --token %s --ca-cert-hash %s\n", srv.addr, token, apiserver.CACertHash(srv.ca.Cert))
 	<-ctx.Done()
 	return nil
 }
 
-// RunAgent runs a node agent that joins o.Server, using the cluster CA in
-// o.PKIDir to make its credentials.
+// RunAgent runs a node agent that joins o.Server: with the bootstrap token
+// o.JoinToken when given, else using the cluster CA in o.PKIDir to make
+// its credentials.
 func RunAgent(ctx context.Context, o Options) error {
 	if o.Server == "" {
 		return fmt.Errorf("--server is required")
@@ -57,14 +72,26 @@ func RunAgent(ctx context.Context, o Options) error {
 	if err := o.defaults(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(o.PKIDir, "ca.key")); err != nil {
-		return fmt.Errorf("agent: the cluster CA is needed to join (looked in %s; pass --pki-dir): %w", o.PKIDir, err)
+	var creds *nodeCredentials
+	if o.JoinToken != "" {
+		c, err := joinNodeCredentials(ctx, &o)
+		if err != nil {
+			return err
+		}
+		creds = c
+	} else {
+		if _, err := os.Stat(filepath.Join(o.PKIDir, "ca.key")); err != nil {
+			return fmt.Errorf("agent: the cluster CA or a join token is needed to join (looked in %s; pass --pki-dir or --token): %w", o.PKIDir, err)
+		}
+		ca, err := pki.LoadOrCreateCA(o.PKIDir)
+		if err != nil {
+			return err
+		}
+		if creds, err = issueNodeCredentials(&o, ca); err != nil {
+			return err
+		}
 	}
-	ca, err := pki.LoadOrCreateCA(o.PKIDir)
-	if err != nil {
-		return err
-	}
-	ag, err := startAgent(ctx, &o, ca, o.Server)
+	ag, err := startAgent(ctx, &o, creds, o.Server)
 	if err != nil {
 		return err
 	}

@@ -113,6 +113,11 @@ func (s *runningServer) startAPI(o *Options) error {
 	if err != nil {
 		return err
 	}
+	if o.ServiceCIDR != "" {
+		if err := s.api.SetServiceCIDR(o.ServiceCIDR); err != nil {
+			return fmt.Errorf("--service-cidr: %w", err)
+		}
+	}
 	lis, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("API server: listen on %s: %w", o.Listen, err)
@@ -196,6 +201,8 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 	go sched.Run(cctx)
 	ipam := &controllers.NodeIPAM{Client: c, ClusterCIDR: cidr, NodeMaskBits: o.NodeMaskBits, Log: o.Log.With("controller", "nodeipam")}
 	go ipam.Run(cctx)
+	go (&controllers.NodeLifecycle{Client: c, GracePeriod: o.NodeGracePeriod, Log: o.Log.With("controller", "nodelifecycle")}).Run(cctx)
+	go (&controllers.Endpoints{Client: c, Log: o.Log.With("controller", "endpoints")}).Run(cctx)
 	go reportPlugins(cctx, c, serverPluginNode, s.plugins)
 	return nil
 }

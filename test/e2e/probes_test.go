@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -181,4 +184,53 @@ func TestProbesSurvivePluginAndAgentRestarts(t *testing.T) {
 		out, _, _ := c.ctl("get", "pod", "steady", "--no-headers")
 		return regexp.MustCompile(`steady\s+\d/1\s+Running\s+1 `).MatchString(out), out
 	})
+}
+
+// gRPC probes ask the standard health service: a serving service makes the
+// pod ready; a liveness probe on a NOT_SERVING service restarts it. The
+// server is a static binary the test builds, mounted from the node.
+func TestGRPCProbes(t *testing.T) {
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "grpchealth"), "./testdata/grpchealth")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the gRPC health server: %v\n%s", err, out)
+	}
+	c := startCluster(t, "--allow-host-path")
+	c.apply(fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: grpc
+spec:
+  terminationGracePeriodSeconds: 1
+  volumes:
+  - name: bin
+    hostPath: {path: %[1]s, type: Directory}
+  containers:
+  - name: ok
+    image: %[2]s
+    command: ["/probe-bin/grpchealth", "-listen", ":9090"]
+    volumeMounts: [{name: bin, mountPath: /probe-bin, readOnly: true}]
+    readinessProbe:
+      grpc: {port: 9090}
+      periodSeconds: 1
+  - name: broken
+    image: %[2]s
+    command: ["/probe-bin/grpchealth", "-listen", ":9091"]
+    volumeMounts: [{name: bin, mountPath: /probe-bin, readOnly: true}]
+    livenessProbe:
+      grpc: {port: 9091, service: broken}
+      periodSeconds: 1
+      failureThreshold: 2
+`, dir, testImage))
+	c.waitFor("the serving container ready", 60*time.Second, func() (bool, string) {
+		return c.jsonpath("pod/grpc", `{.status.containerStatuses[?(@.name=="ok")].ready}`) == "true", c.describe("grpc")
+	})
+	c.waitFor("the NOT_SERVING container restarted by its liveness probe", 60*time.Second, func() (bool, string) {
+		n := c.jsonpath("pod/grpc", `{.status.containerStatuses[?(@.name=="broken")].restartCount}`)
+		return n != "" && n != "0", c.describe("grpc")
+	})
+	if desc := c.describe("grpc"); !strings.Contains(desc, "Liveness probe failed") {
+		t.Errorf("describe shows no liveness failure:\n%s", desc)
+	}
 }

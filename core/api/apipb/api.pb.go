@@ -2174,6 +2174,147 @@ func (x *PluginReloadResponse) GetOldPid() int64 {
 	return 0
 }
 
+// JoinRequest is an agent's bootstrap: the cluster's join token and the
+// node it will run.
+type JoinRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	NodeName      string                 `protobuf:"bytes,2,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	NodeIp        string                 `protobuf:"bytes,3,opt,name=node_ip,json=nodeIp,proto3" json:"node_ip,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinRequest) Reset() {
+	*x = JoinRequest{}
+	mi := &file_api_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinRequest) ProtoMessage() {}
+
+func (x *JoinRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
+func (*JoinRequest) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *JoinRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetNodeName() string {
+	if x != nil {
+		return x.NodeName
+	}
+	return ""
+}
+
+func (x *JoinRequest) GetNodeIp() string {
+	if x != nil {
+		return x.NodeIp
+	}
+	return ""
+}
+
+// JoinResponse carries the node's credentials: the cluster CA, a client
+// certificate as system:node:<name> (group system:nodes) and a serving
+// certificate for the node's agent, all PEM.
+type JoinResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CaPem         []byte                 `protobuf:"bytes,1,opt,name=ca_pem,json=caPem,proto3" json:"ca_pem,omitempty"`
+	ClientCert    []byte                 `protobuf:"bytes,2,opt,name=client_cert,json=clientCert,proto3" json:"client_cert,omitempty"`
+	ClientKey     []byte                 `protobuf:"bytes,3,opt,name=client_key,json=clientKey,proto3" json:"client_key,omitempty"`
+	ServingCert   []byte                 `protobuf:"bytes,4,opt,name=serving_cert,json=servingCert,proto3" json:"serving_cert,omitempty"`
+	ServingKey    []byte                 `protobuf:"bytes,5,opt,name=serving_key,json=servingKey,proto3" json:"serving_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JoinResponse) Reset() {
+	*x = JoinResponse{}
+	mi := &file_api_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JoinResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JoinResponse) ProtoMessage() {}
+
+func (x *JoinResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
+func (*JoinResponse) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *JoinResponse) GetCaPem() []byte {
+	if x != nil {
+		return x.CaPem
+	}
+	return nil
+}
+
+func (x *JoinResponse) GetClientCert() []byte {
+	if x != nil {
+		return x.ClientCert
+	}
+	return nil
+}
+
+func (x *JoinResponse) GetClientKey() []byte {
+	if x != nil {
+		return x.ClientKey
+	}
+	return nil
+}
+
+func (x *JoinResponse) GetServingCert() []byte {
+	if x != nil {
+		return x.ServingCert
+	}
+	return nil
+}
+
+func (x *JoinResponse) GetServingKey() []byte {
+	if x != nil {
+		return x.ServingKey
+	}
+	return nil
+}
+
 var File_api_proto protoreflect.FileDescriptor
 
 const file_api_proto_rawDesc = "" +
@@ -2325,7 +2466,20 @@ const file_api_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\"c\n" +
 	"\x14PluginReloadResponse\x122\n" +
 	"\x06plugin\x18\x01 \x01(\v2\x1a.skiff.api.v1.PluginStatusR\x06plugin\x12\x17\n" +
-	"\aold_pid\x18\x02 \x01(\x03R\x06oldPid2\xe6\b\n" +
+	"\aold_pid\x18\x02 \x01(\x03R\x06oldPid\"Y\n" +
+	"\vJoinRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
+	"\tnode_name\x18\x02 \x01(\tR\bnodeName\x12\x17\n" +
+	"\anode_ip\x18\x03 \x01(\tR\x06nodeIp\"\xa9\x01\n" +
+	"\fJoinResponse\x12\x15\n" +
+	"\x06ca_pem\x18\x01 \x01(\fR\x05caPem\x12\x1f\n" +
+	"\vclient_cert\x18\x02 \x01(\fR\n" +
+	"clientCert\x12\x1d\n" +
+	"\n" +
+	"client_key\x18\x03 \x01(\fR\tclientKey\x12!\n" +
+	"\fserving_cert\x18\x04 \x01(\fR\vservingCert\x12\x1f\n" +
+	"\vserving_key\x18\x05 \x01(\fR\n" +
+	"servingKey2\xa5\t\n" +
 	"\x05Skiff\x12;\n" +
 	"\x06Create\x12\x1b.skiff.api.v1.CreateRequest\x1a\x14.skiff.api.v1.Object\x125\n" +
 	"\x03Get\x12\x18.skiff.api.v1.GetRequest\x1a\x14.skiff.api.v1.Object\x12=\n" +
@@ -2345,7 +2499,8 @@ const file_api_proto_rawDesc = "" +
 	"\aVersion\x12\x1c.skiff.api.v1.VersionRequest\x1a\x1d.skiff.api.v1.VersionResponse\x12D\n" +
 	"\n" +
 	"PluginLogs\x12\x1f.skiff.api.v1.PluginLogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12U\n" +
-	"\fPluginReload\x12!.skiff.api.v1.PluginReloadRequest\x1a\".skiff.api.v1.PluginReloadResponse2\x92\x04\n" +
+	"\fPluginReload\x12!.skiff.api.v1.PluginReloadRequest\x1a\".skiff.api.v1.PluginReloadResponse\x12=\n" +
+	"\x04Join\x12\x19.skiff.api.v1.JoinRequest\x1a\x1a.skiff.api.v1.JoinResponse2\x92\x04\n" +
 	"\tNodeAgent\x128\n" +
 	"\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12A\n" +
 	"\x04Exec\x12\x19.skiff.api.v1.ExecRequest\x1a\x1a.skiff.api.v1.ExecResponse(\x010\x01\x12V\n" +
@@ -2370,7 +2525,7 @@ func file_api_proto_rawDescGZIP() []byte {
 	return file_api_proto_rawDescData
 }
 
-var file_api_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
+var file_api_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_api_proto_goTypes = []any{
 	(*Object)(nil),                // 0: skiff.api.v1.Object
 	(*CreateRequest)(nil),         // 1: skiff.api.v1.CreateRequest
@@ -2405,6 +2560,8 @@ var file_api_proto_goTypes = []any{
 	(*PluginLogsRequest)(nil),     // 30: skiff.api.v1.PluginLogsRequest
 	(*PluginReloadRequest)(nil),   // 31: skiff.api.v1.PluginReloadRequest
 	(*PluginReloadResponse)(nil),  // 32: skiff.api.v1.PluginReloadResponse
+	(*JoinRequest)(nil),           // 33: skiff.api.v1.JoinRequest
+	(*JoinResponse)(nil),          // 34: skiff.api.v1.JoinResponse
 }
 var file_api_proto_depIdxs = []int32{
 	0,  // 0: skiff.api.v1.ListResponse.items:type_name -> skiff.api.v1.Object
@@ -2434,38 +2591,40 @@ var file_api_proto_depIdxs = []int32{
 	28, // 24: skiff.api.v1.Skiff.Version:input_type -> skiff.api.v1.VersionRequest
 	30, // 25: skiff.api.v1.Skiff.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
 	31, // 26: skiff.api.v1.Skiff.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
-	9,  // 27: skiff.api.v1.NodeAgent.Logs:input_type -> skiff.api.v1.LogsRequest
-	12, // 28: skiff.api.v1.NodeAgent.Exec:input_type -> skiff.api.v1.ExecRequest
-	16, // 29: skiff.api.v1.NodeAgent.PortForward:input_type -> skiff.api.v1.PortForwardRequest
-	19, // 30: skiff.api.v1.NodeAgent.LoadImages:input_type -> skiff.api.v1.ImageChunk
-	22, // 31: skiff.api.v1.NodeAgent.ListImages:input_type -> skiff.api.v1.ListImagesRequest
-	30, // 32: skiff.api.v1.NodeAgent.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
-	31, // 33: skiff.api.v1.NodeAgent.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
-	0,  // 34: skiff.api.v1.Skiff.Create:output_type -> skiff.api.v1.Object
-	0,  // 35: skiff.api.v1.Skiff.Get:output_type -> skiff.api.v1.Object
-	4,  // 36: skiff.api.v1.Skiff.List:output_type -> skiff.api.v1.ListResponse
-	0,  // 37: skiff.api.v1.Skiff.Update:output_type -> skiff.api.v1.Object
-	0,  // 38: skiff.api.v1.Skiff.Delete:output_type -> skiff.api.v1.Object
-	8,  // 39: skiff.api.v1.Skiff.Watch:output_type -> skiff.api.v1.WatchEvent
-	18, // 40: skiff.api.v1.Skiff.Logs:output_type -> skiff.api.v1.Chunk
-	14, // 41: skiff.api.v1.Skiff.Exec:output_type -> skiff.api.v1.ExecResponse
-	17, // 42: skiff.api.v1.Skiff.PortForward:output_type -> skiff.api.v1.PortForwardResponse
-	21, // 43: skiff.api.v1.Skiff.LoadImages:output_type -> skiff.api.v1.ImagesResponse
-	21, // 44: skiff.api.v1.Skiff.ListImages:output_type -> skiff.api.v1.ImagesResponse
-	25, // 45: skiff.api.v1.Skiff.Plugins:output_type -> skiff.api.v1.PluginsResponse
-	27, // 46: skiff.api.v1.Skiff.ReportPlugins:output_type -> skiff.api.v1.ReportPluginsResponse
-	29, // 47: skiff.api.v1.Skiff.Version:output_type -> skiff.api.v1.VersionResponse
-	18, // 48: skiff.api.v1.Skiff.PluginLogs:output_type -> skiff.api.v1.Chunk
-	32, // 49: skiff.api.v1.Skiff.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
-	18, // 50: skiff.api.v1.NodeAgent.Logs:output_type -> skiff.api.v1.Chunk
-	14, // 51: skiff.api.v1.NodeAgent.Exec:output_type -> skiff.api.v1.ExecResponse
-	17, // 52: skiff.api.v1.NodeAgent.PortForward:output_type -> skiff.api.v1.PortForwardResponse
-	21, // 53: skiff.api.v1.NodeAgent.LoadImages:output_type -> skiff.api.v1.ImagesResponse
-	21, // 54: skiff.api.v1.NodeAgent.ListImages:output_type -> skiff.api.v1.ImagesResponse
-	18, // 55: skiff.api.v1.NodeAgent.PluginLogs:output_type -> skiff.api.v1.Chunk
-	32, // 56: skiff.api.v1.NodeAgent.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
-	34, // [34:57] is the sub-list for method output_type
-	11, // [11:34] is the sub-list for method input_type
+	33, // 27: skiff.api.v1.Skiff.Join:input_type -> skiff.api.v1.JoinRequest
+	9,  // 28: skiff.api.v1.NodeAgent.Logs:input_type -> skiff.api.v1.LogsRequest
+	12, // 29: skiff.api.v1.NodeAgent.Exec:input_type -> skiff.api.v1.ExecRequest
+	16, // 30: skiff.api.v1.NodeAgent.PortForward:input_type -> skiff.api.v1.PortForwardRequest
+	19, // 31: skiff.api.v1.NodeAgent.LoadImages:input_type -> skiff.api.v1.ImageChunk
+	22, // 32: skiff.api.v1.NodeAgent.ListImages:input_type -> skiff.api.v1.ListImagesRequest
+	30, // 33: skiff.api.v1.NodeAgent.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
+	31, // 34: skiff.api.v1.NodeAgent.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
+	0,  // 35: skiff.api.v1.Skiff.Create:output_type -> skiff.api.v1.Object
+	0,  // 36: skiff.api.v1.Skiff.Get:output_type -> skiff.api.v1.Object
+	4,  // 37: skiff.api.v1.Skiff.List:output_type -> skiff.api.v1.ListResponse
+	0,  // 38: skiff.api.v1.Skiff.Update:output_type -> skiff.api.v1.Object
+	0,  // 39: skiff.api.v1.Skiff.Delete:output_type -> skiff.api.v1.Object
+	8,  // 40: skiff.api.v1.Skiff.Watch:output_type -> skiff.api.v1.WatchEvent
+	18, // 41: skiff.api.v1.Skiff.Logs:output_type -> skiff.api.v1.Chunk
+	14, // 42: skiff.api.v1.Skiff.Exec:output_type -> skiff.api.v1.ExecResponse
+	17, // 43: skiff.api.v1.Skiff.PortForward:output_type -> skiff.api.v1.PortForwardResponse
+	21, // 44: skiff.api.v1.Skiff.LoadImages:output_type -> skiff.api.v1.ImagesResponse
+	21, // 45: skiff.api.v1.Skiff.ListImages:output_type -> skiff.api.v1.ImagesResponse
+	25, // 46: skiff.api.v1.Skiff.Plugins:output_type -> skiff.api.v1.PluginsResponse
+	27, // 47: skiff.api.v1.Skiff.ReportPlugins:output_type -> skiff.api.v1.ReportPluginsResponse
+	29, // 48: skiff.api.v1.Skiff.Version:output_type -> skiff.api.v1.VersionResponse
+	18, // 49: skiff.api.v1.Skiff.PluginLogs:output_type -> skiff.api.v1.Chunk
+	32, // 50: skiff.api.v1.Skiff.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
+	34, // 51: skiff.api.v1.Skiff.Join:output_type -> skiff.api.v1.JoinResponse
+	18, // 52: skiff.api.v1.NodeAgent.Logs:output_type -> skiff.api.v1.Chunk
+	14, // 53: skiff.api.v1.NodeAgent.Exec:output_type -> skiff.api.v1.ExecResponse
+	17, // 54: skiff.api.v1.NodeAgent.PortForward:output_type -> skiff.api.v1.PortForwardResponse
+	21, // 55: skiff.api.v1.NodeAgent.LoadImages:output_type -> skiff.api.v1.ImagesResponse
+	21, // 56: skiff.api.v1.NodeAgent.ListImages:output_type -> skiff.api.v1.ImagesResponse
+	18, // 57: skiff.api.v1.NodeAgent.PluginLogs:output_type -> skiff.api.v1.Chunk
+	32, // 58: skiff.api.v1.NodeAgent.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
+	35, // [35:59] is the sub-list for method output_type
+	11, // [11:35] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name
 	11, // [11:11] is the sub-list for extension extendee
 	0,  // [0:11] is the sub-list for field type_name
@@ -2501,7 +2660,7 @@ func file_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_proto_rawDesc), len(file_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   33,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -39,6 +39,7 @@ const (
 	Skiff_Version_FullMethodName       = "/skiff.api.v1.Skiff/Version"
 	Skiff_PluginLogs_FullMethodName    = "/skiff.api.v1.Skiff/PluginLogs"
 	Skiff_PluginReload_FullMethodName  = "/skiff.api.v1.Skiff/PluginReload"
+	Skiff_Join_FullMethodName          = "/skiff.api.v1.Skiff/Join"
 )
 
 // SkiffClient is the client API for Skiff service.
@@ -61,6 +62,9 @@ type SkiffClient interface {
 	Version(ctx context.Context, in *VersionRequest, opts ...grpc.CallOption) (*VersionResponse, error)
 	PluginLogs(ctx context.Context, in *PluginLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
 	PluginReload(ctx context.Context, in *PluginReloadRequest, opts ...grpc.CallOption) (*PluginReloadResponse, error)
+	// Join is the one call that needs no client certificate: an agent
+	// trades a bootstrap token for its node credentials.
+	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
 }
 
 type skiffClient struct {
@@ -267,6 +271,16 @@ func (c *skiffClient) PluginReload(ctx context.Context, in *PluginReloadRequest,
 	return out, nil
 }
 
+func (c *skiffClient) Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JoinResponse)
+	err := c.cc.Invoke(ctx, Skiff_Join_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SkiffServer is the server API for Skiff service.
 // All implementations must embed UnimplementedSkiffServer
 // for forward compatibility.
@@ -287,6 +301,9 @@ type SkiffServer interface {
 	Version(context.Context, *VersionRequest) (*VersionResponse, error)
 	PluginLogs(*PluginLogsRequest, grpc.ServerStreamingServer[Chunk]) error
 	PluginReload(context.Context, *PluginReloadRequest) (*PluginReloadResponse, error)
+	// Join is the one call that needs no client certificate: an agent
+	// trades a bootstrap token for its node credentials.
+	Join(context.Context, *JoinRequest) (*JoinResponse, error)
 	mustEmbedUnimplementedSkiffServer()
 }
 
@@ -344,6 +361,9 @@ func (UnimplementedSkiffServer) PluginLogs(*PluginLogsRequest, grpc.ServerStream
 }
 func (UnimplementedSkiffServer) PluginReload(context.Context, *PluginReloadRequest) (*PluginReloadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PluginReload not implemented")
+}
+func (UnimplementedSkiffServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
 }
 func (UnimplementedSkiffServer) mustEmbedUnimplementedSkiffServer() {}
 func (UnimplementedSkiffServer) testEmbeddedByValue()               {}
@@ -600,6 +620,24 @@ func _Skiff_PluginReload_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Skiff_Join_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(JoinRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SkiffServer).Join(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Skiff_Join_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SkiffServer).Join(ctx, req.(*JoinRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Skiff_ServiceDesc is the grpc.ServiceDesc for Skiff service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -646,6 +684,10 @@ var Skiff_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PluginReload",
 			Handler:    _Skiff_PluginReload_Handler,
+		},
+		{
+			MethodName: "Join",
+			Handler:    _Skiff_Join_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

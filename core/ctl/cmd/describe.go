@@ -65,7 +65,7 @@ func (o *DescribeOptions) Complete(cmd *cobra.Command, args []string) error {
 	}
 	for _, t := range o.targets {
 		switch t.res.Name {
-		case api.Pods.Name, api.Nodes.Name, api.ConfigMaps.Name, api.Secrets.Name:
+		case api.Pods.Name, api.Nodes.Name, api.ConfigMaps.Name, api.Secrets.Name, api.Services.Name:
 		default:
 			return fmt.Errorf("no description has been implemented for %s", t.res.Kind)
 		}
@@ -200,6 +200,18 @@ func (o *DescribeOptions) describe(ctx context.Context, c *client.Client, res ap
 			return "", fmt.Errorf("decode secret: %w", err)
 		}
 		return describe.Secret(&s), nil
+	case api.Services.Name:
+		var svc corev1.Service
+		if err := json.Unmarshal(raw, &svc); err != nil {
+			return "", fmt.Errorf("decode service: %w", err)
+		}
+		var ep *corev1.Endpoints
+		var got corev1.Endpoints
+		if err := c.Get(ctx, api.Endpoints, svc.Namespace, svc.Name, &got); err == nil {
+			ep = &got
+		}
+		evs := o.events(ctx, c, svc.Namespace, "Service", svc.Name, string(svc.UID))
+		return describe.Service(&svc, ep, evs, o.f.Now()), nil
 	}
 	return "", fmt.Errorf("no description has been implemented for %s", res.Kind)
 }

@@ -94,6 +94,8 @@ func tableFor(res api.Resource, raws [][]byte, now time.Time) (printers.Table, e
 		return typedTable(res, raws, now, printers.NamespaceTable)
 	case "Service":
 		return typedTable(res, raws, now, printers.ServiceTable)
+	case "Endpoints":
+		return typedTable(res, raws, now, printers.EndpointsTable)
 	}
 	return genericTable(res, raws, now)
 }

@@ -29,6 +29,7 @@ and it takes ordinary Kubernetes v1 manifests.`,
 	root.AddCommand(
 		NewCmdApply(f, streams),
 		NewCmdRun(f, streams),
+		NewCmdExpose(f, streams),
 		NewCmdCreate(f, streams),
 		NewCmdGet(f, streams),
 		NewCmdDelete(f, streams),
@@ -39,6 +40,7 @@ and it takes ordinary Kubernetes v1 manifests.`,
 		NewCmdImage(f, streams),
 		NewCmdPlugin(f, streams),
 		NewCmdVersion(f, streams),
+		NewCmdCluster(streams),
 	)
 	return root
 }

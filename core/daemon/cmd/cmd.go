@@ -53,6 +53,9 @@ func agentFlags(cmd *cobra.Command, o *daemon.Options, backoff *time.Duration, i
 	f.BoolVar(&o.AllowPrivileged, "allow-privileged", false, "let pods run privileged containers on this node")
 	f.BoolVar(&o.AllowHostPath, "allow-host-path", false, "let pods mount hostPath volumes (directories and files of this node)")
 	f.StringVar(&o.PodBridge, "pod-bridge", "", "name of the node's pod bridge (default skiff0)")
+	f.StringSliceVar(&o.NodeRoles, "node-role", nil, "role of this node, shown by get nodes (repeatable; node-role.kubernetes.io/<role> label)")
+	f.StringVar(&o.RuntimeNamespace, "runtime-namespace", "", "containerd namespace of this node's images and containers (default skiff)")
+	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent refreshes its node's status")
 }
 
 func newDev(out io.Writer) *cobra.Command {
@@ -78,6 +81,7 @@ func newDev(out io.Writer) *cobra.Command {
 	commonFlags(cmd, &o)
 	agentFlags(cmd, &o, &o.BackoffBase, &insecure)
 	cmd.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:6443", "API server address")
+	cmd.Flags().StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
 	cmd.Flags().BoolVar(&noUserConfig, "no-user-config", false, "do not write the admin config to ~/.skiff/config")
 	return cmd
 }
@@ -101,6 +105,8 @@ func newServer(out io.Writer) *cobra.Command {
 	commonFlags(cmd, &o)
 	cmd.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:6443", "API server address")
 	cmd.Flags().StringVar(&endpoints, "etcd-endpoints", "", "comma-separated URLs of an external etcd cluster")
+	cmd.Flags().StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
+	cmd.Flags().DurationVar(&o.NodeGracePeriod, "node-grace-period", 40*time.Second, "how long a node may go without a heartbeat before it turns NotReady")
 	cmd.Flags().BoolVar(&o.WriteUserConfig, "user-config", false, "also merge the admin config into ~/.skiff/config")
 	return cmd
 }
@@ -121,6 +127,8 @@ func newAgent() *cobra.Command {
 	agentFlags(cmd, &o, &o.BackoffBase, &insecure)
 	cmd.Flags().StringVar(&o.Server, "server", "", "API server address (host:port)")
 	cmd.Flags().StringVar(&o.PKIDir, "pki-dir", "", "directory holding the cluster CA (ca.crt, ca.key) used to make this node's credentials")
+	cmd.Flags().StringVar(&o.JoinToken, "token", "", "bootstrap token to join with (the server's <data-dir>/join-token), instead of --pki-dir")
+	cmd.Flags().StringVar(&o.CACertHash, "ca-cert-hash", "", "with --token: pin of the server's CA, sha256:<hex> of its public key (printed by skiffd server)")
 	return cmd
 }
 

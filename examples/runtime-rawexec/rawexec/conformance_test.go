@@ -178,6 +178,23 @@ func TestConformanceSuite(t *testing.T) {
 	conformance.Run(t, func(*testing.T) runtime.Runtime { return rawexec.New() }, conformance.Options{
 		ImageArchive: imageArchive(t),
 		ImageRef:     testImageRef,
+		TempDir:      openTempDir(t),
 		Timeout:      20 * time.Second,
 	})
+}
+
+// openTempDir is a temporary directory other users may traverse: the suite
+// runs containers as uid 1000, whose working directory (the sandbox's) is
+// in the data directory under it. (t.TempDir is private to root.)
+func openTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "rawexec-conformance-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }

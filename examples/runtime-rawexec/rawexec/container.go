@@ -1,6 +1,7 @@
 package rawexec
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -259,9 +260,8 @@ func (r *Runtime) startShim(ctx context.Context, cdir string) error {
 	go func() { _ = cmd.Wait() }()
 	report := make(chan string, 1)
 	go func() {
-		buf := make([]byte, 4096)
-		n, _ := readFull(rd, buf)
-		report <- strings.TrimSpace(string(buf[:n]))
+		line, _ := bufio.NewReader(rd).ReadString('\n')
+		report <- strings.TrimSpace(line)
 	}()
 	select {
 	case msg := <-report:
@@ -275,19 +275,6 @@ func (r *Runtime) startShim(ctx context.Context, cdir string) error {
 	case <-ctx.Done():
 		return fmt.Errorf("start container %s: %w", filepath.Base(cdir), ctx.Err())
 	}
-}
-
-// readFull reads until EOF or the buffer is full.
-func readFull(f *os.File, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil {
-			return n, err
-		}
-	}
-	return n, nil
 }
 
 // state reads what the shim recorded: started (nil if not started), exited

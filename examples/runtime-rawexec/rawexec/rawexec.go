@@ -68,8 +68,14 @@ func (r *Runtime) Configure(_ context.Context, cfg base.Config) error {
 	if cfg.DataDir == "" {
 		return fmt.Errorf("rawexec: a data directory is required: %w", base.ErrInvalid)
 	}
-	for _, d := range []string{"sandboxes", "containers"} {
-		if err := os.MkdirAll(filepath.Join(cfg.DataDir, d), 0o700); err != nil {
+	// Containers may run as any user (runAsUser): they must be able to
+	// reach their sandbox's directory, though not list the others.
+	for d, mode := range map[string]os.FileMode{"sandboxes": 0o711, "containers": 0o700} {
+		path := filepath.Join(cfg.DataDir, d)
+		if err := os.MkdirAll(path, mode); err != nil {
+			return fmt.Errorf("rawexec: %w", err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
 			return fmt.Errorf("rawexec: %w", err)
 		}
 	}

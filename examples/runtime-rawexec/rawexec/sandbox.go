@@ -92,7 +92,15 @@ func (r *Runtime) RunPodSandbox(_ context.Context, cfg runtime.SandboxConfig) (s
 	}
 	sb := sandboxRecord{ID: newID(), PodUID: cfg.PodUID, Namespace: cfg.Namespace, Name: cfg.Name, Hostname: cfg.Hostname,
 		NetNSPath: cfg.NetNSPath, Labels: cfg.Labels, CreatedAt: time.Now()}
+	// The sandbox directory is shared by containers that may run as
+	// different users: writable by all, with the sticky bit, like /tmp.
 	if err := os.MkdirAll(rootDir(dir, sb.ID), 0o755); err != nil {
+		return "", fmt.Errorf("sandbox of pod %s/%s: %w", cfg.Namespace, cfg.Name, err)
+	}
+	if err := os.Chmod(sandboxDir(dir, sb.ID), 0o711); err != nil {
+		return "", fmt.Errorf("sandbox of pod %s/%s: %w", cfg.Namespace, cfg.Name, err)
+	}
+	if err := os.Chmod(rootDir(dir, sb.ID), 0o1777); err != nil {
 		return "", fmt.Errorf("sandbox of pod %s/%s: %w", cfg.Namespace, cfg.Name, err)
 	}
 	if err := writeJSON(filepath.Join(sandboxDir(dir, sb.ID), "sandbox.json"), sb); err != nil {

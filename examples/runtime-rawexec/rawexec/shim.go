@@ -34,6 +34,9 @@ func RunShimIfInvoked() {
 // runShim starts the container of cdir, reports on file descriptor 3, logs
 // its output and records its exit.
 func runShim(cdir string) int {
+	// The report pipe must not leak into the container, which would keep
+	// it open (and StartContainer waiting) for as long as it runs.
+	syscall.CloseOnExec(3)
 	ready := os.NewFile(3, "ready")
 	fail := func(err error) int {
 		fmt.Fprintf(ready, "error: %v\n", err)
