@@ -86,8 +86,9 @@ type Agent struct {
 
 	probeState *probeTracker
 
-	// netStatus is what the network plugin's last SetupNode returned
-	// (set in setupNetwork).
+	// netStatus is what the network plugin's last SetupNode returned (set
+	// in setupNetwork, read by pod workers): use nodeNetwork/setNodeNetwork.
+	netMu     sync.Mutex
 	netStatus network.NodeStatus
 	// peerSet is the overlay peers handed to the network plugin (peers.go).
 	peerSet peerSet
@@ -191,3 +192,16 @@ const (
 	LabelAttempt      = "skiff.dev/attempt"
 	LabelInit         = "skiff.dev/init"
 )
+
+// nodeNetwork is what the network plugin's last SetupNode returned.
+func (a *Agent) nodeNetwork() network.NodeStatus {
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
+	return a.netStatus
+}
+
+func (a *Agent) setNodeNetwork(st network.NodeStatus) {
+	a.netMu.Lock()
+	defer a.netMu.Unlock()
+	a.netStatus = st
+}

@@ -249,7 +249,7 @@ func (a *Agent) setupNetwork(ctx context.Context, node *corev1.Node) error {
 		if err != nil {
 			return err
 		}
-		a.netStatus = st
+		a.setNodeNetwork(st)
 		a.networkReady(ctx, runCtx, st) // overlay peers (peers.go)
 		svcs.nodeReady(runCtx)          // full service set again (services.go)
 		return nil

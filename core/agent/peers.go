@@ -36,6 +36,7 @@ type peerSet struct {
 	peers   map[string]network.Peer // by node name
 	applied []network.Peer          // last set SetPeers accepted; nil: none yet
 	ready   bool                    // SetupNode has run
+	listed  bool                    // peers holds a full listing of the Nodes
 	vtepMAC string                  // this node's, from the last SetupNode
 	watch   sync.Once
 }
@@ -98,8 +99,8 @@ func (a *Agent) applyPeers(ctx context.Context, force bool) {
 	s := &a.peerSet
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.ready {
-		return
+	if !s.ready || !s.listed {
+		return // an empty or partial set would remove peers the plugin has
 	}
 	want := s.list()
 	if !force && s.applied != nil && reflect.DeepEqual(want, s.applied) {
@@ -149,11 +150,25 @@ func (a *Agent) watchPeers(ctx context.Context) {
 	resync := time.NewTicker(30 * time.Second)
 	defer resync.Stop()
 	for ctx.Err() == nil {
-		events, errc, err := a.cfg.Client.Watch(ctx, api.Nodes, "", client.ListOptions{}, 0)
+		// List, then watch from the list's revision: the set is complete
+		// before it is first applied.
+		nodes, rev, err := client.List[corev1.Node](ctx, a.cfg.Client, api.Nodes, "", client.ListOptions{})
+		var events <-chan client.Event
+		var errc <-chan error
 		if err == nil {
+			peers := map[string]network.Peer{}
+			for i := range nodes {
+				if p, other := a.peerOf(&nodes[i]); other {
+					peers[p.NodeName] = p
+				}
+			}
 			a.peerSet.mu.Lock()
-			a.peerSet.peers = map[string]network.Peer{}
+			a.peerSet.peers, a.peerSet.listed = peers, true
 			a.peerSet.mu.Unlock()
+			a.applyPeers(ctx, false)
+			events, errc, err = a.cfg.Client.Watch(ctx, api.Nodes, "", client.ListOptions{}, rev)
+		}
+		if err == nil {
 		loop:
 			for {
 				select {
@@ -176,7 +191,7 @@ func (a *Agent) watchPeers(ctx context.Context) {
 						a.peerSet.peers[n.Name] = p
 					}
 					a.peerSet.mu.Unlock()
-					if len(events) == 0 { // apply once per burst
+					if len(events) == 0 { // once per burst of events
 						a.applyPeers(ctx, false)
 					}
 				case <-resync.C:

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 core/v1 Endpoints is the resource skiff serves (DESIGN.md, Objects); EndpointSlices are not served.
+
 package agent
 
 // Services and cluster DNS on the node.
@@ -288,7 +290,7 @@ func (a *Agent) addResolvConf(pod *corev1.Pod, c *corev1.Container, mounts []run
 			return mounts, nil
 		}
 	}
-	data, err := ResolvConf(pod, a.netStatus.DNSIP, "")
+	data, err := ResolvConf(pod, a.nodeNetwork().DNSIP, "")
 	if err != nil {
 		return nil, fmt.Errorf("pod %q in %q: resolv.conf: %w", pod.Name, pod.Namespace, err)
 	}

@@ -8,23 +8,27 @@ package apiserver
 // whichever API servers create them. The key is made just before the
 // service is written and removed again if that write fails; deleting the
 // service removes it. A server that dies between the two writes leaves a
-// key without a service: that IP stays unused (not reused twice), which is
-// the safe side; a repair loop, as Kubernetes' repair controller, is the
-// way to take it back.
+// key without a service: that IP stays unused (never given twice), and the
+// next server start takes it back (repairServiceIPs, as Kubernetes' repair
+// controller does), once it is older than a create can take.
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/registry"
 	"github.com/skiffhq/skiff/core/store"
 )
@@ -55,6 +59,49 @@ func (s *Server) SetServiceCIDR(cidr string) error {
 		return fmt.Errorf("service CIDR %q: must be an IPv4 range between /8 and /30", cidr)
 	}
 	s.objects.serviceIPs = &serviceIPs{cidr: p.Masked()}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.objects.repairServiceIPs(ctx, repairGrace); err != nil {
+		return fmt.Errorf("service IPs: repair: %w", err)
+	}
+	return nil
+}
+
+// repairGrace is how old an allocation without its service must be before
+// it is taken back: far longer than the two writes of one create.
+const repairGrace = time.Minute
+
+// repairServiceIPs frees the allocations no service holds that are older
+// than grace. Allocations are listed before services, so a service created
+// meanwhile is seen holding its IP.
+func (o *objects) repairServiceIPs(ctx context.Context, grace time.Duration) error {
+	allocs, _, err := o.store.List(ctx, serviceIPsPrefix)
+	if err != nil {
+		return err
+	}
+	svcs, _, err := o.store.List(ctx, store.ListPrefix(api.Services.Name, ""))
+	if err != nil {
+		return err
+	}
+	held := map[string]bool{}
+	for _, kv := range svcs {
+		var svc corev1.Service
+		if json.Unmarshal(kv.Value, &svc) == nil {
+			held[svc.Spec.ClusterIP] = true
+		}
+	}
+	for _, kv := range allocs {
+		if held[kv.Key[len(serviceIPsPrefix):]] {
+			continue
+		}
+		_, at, _ := strings.Cut(string(kv.Value), " ")
+		if t, err := time.Parse(time.RFC3339, at); err == nil && o.now().Sub(t) < grace {
+			continue // a create may be between its two writes
+		}
+		if _, err := o.store.Delete(ctx, kv.Key, kv.Revision); err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -75,7 +122,8 @@ func (o *objects) allocateServiceIP(ctx context.Context, obj registry.Object, dr
 		return nothing, nil
 	}
 	a := o.svcIPs()
-	owner := svc.Namespace + "/" + svc.Name
+	// The value names the service and when it was allocated (repair).
+	owner := svc.Namespace + "/" + svc.Name + " " + o.now().UTC().Format(time.RFC3339)
 	if svc.Spec.ClusterIP != "" {
 		ip, _ := netip.ParseAddr(svc.Spec.ClusterIP) // validated
 		if !a.usable(ip) {

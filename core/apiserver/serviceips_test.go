@@ -4,15 +4,19 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiffhq/skiff/core/api"
+	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/store"
 )
@@ -130,5 +134,54 @@ func TestServiceClusterIPsAreUniqueUnderConcurrentCreates(t *testing.T) {
 	}
 	if winners != 1 {
 		t.Errorf("%d services got the requested 10.96.0.10, want 1", winners)
+	}
+}
+
+// A server start takes back allocations that no service holds (a server
+// died between the two writes of a create), but not fresh ones.
+func TestServiceIPsRepairAtStart(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	held := newService("held", "")
+	if err := e.admin.Create(ctx, api.Services, "default", held); err != nil {
+		t.Fatal(err)
+	}
+	st := store.New(e.etcd.Client)
+	if _, err := st.Create(ctx, "/skiff/ranges/serviceips/10.96.0.50", []byte("default/ghost 2020-01-01T00:00:00Z")); err != nil {
+		t.Fatal(err)
+	}
+	fresh := "default/coming " + time.Now().UTC().Format(time.RFC3339)
+	if _, err := st.Create(ctx, "/skiff/ranges/serviceips/10.96.0.51", []byte(fresh)); err != nil {
+		t.Fatal(err)
+	}
+	serving, err := e.ca.IssueServer("skiff-apiserver", []string{"localhost"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := apiserver.New(apiserver.Config{Store: st, CA: e.ca, ServingCert: serving, AgentClientCert: serving})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetServiceCIDR("10.96.0.0/12"); err != nil {
+		t.Fatal(err)
+	}
+	kvs, _, err := st.List(ctx, "/skiff/ranges/serviceips/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, kv := range kvs {
+		got = append(got, strings.TrimPrefix(kv.Key, "/skiff/ranges/serviceips/"))
+	}
+	sort.Strings(got)
+	want := []string{held.Spec.ClusterIP, "10.96.0.51"}
+	sort.Strings(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("allocations after repair: %v, want %v", got, want)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "fd00::/108", "10.0.0.0/31"} {
+		if err := srv.SetServiceCIDR(bad); err == nil {
+			t.Errorf("SetServiceCIDR(%q) accepted", bad)
+		}
 	}
 }

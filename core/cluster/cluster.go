@@ -355,7 +355,7 @@ func Create(ctx context.Context, o Options) (st *State, err error) {
 	}
 	o.progress(" ✓ %d nodes Ready in %s", len(st.Nodes), time.Since(start).Round(100*time.Millisecond))
 	if o.ImageArchive != "" {
-		if err := loadImages(ctx, c, o.ImageArchive); err != nil {
+		if err := LoadImages(ctx, c, o.ImageArchive); err != nil {
 			return st, err
 		}
 		o.progress(" ✓ Loaded %s onto every node", o.ImageArchive)

@@ -24,7 +24,7 @@ func TestParseConfig(t *testing.T) {
 		t.Errorf("default: %+v %v, want one control plane", c, err)
 	}
 	for _, tc := range []struct{ doc, want string }{
-		{"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: worker\n  image: kindest/node\n", `unknown field "nodes[0].image"`},
+		{"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: control-plane\n  image: kindest/node\n", `unknown field "image"`},
 		{"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nfeatureGates: {}\n", `unknown field "featureGates"`},
 		{"kind: Cluster\napiVersion: v1\n", "apiVersion"},
 		{"kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n- role: worker\n", "0 control-plane"},

@@ -310,8 +310,8 @@ func killShims(socket string) {
 	}
 }
 
-// loadImages streams an image archive to the server for every node.
-func loadImages(ctx context.Context, c *client.Client, path string) error {
+// LoadImages streams an image archive to the server for every node.
+func LoadImages(ctx context.Context, c *client.Client, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("image archive: %w", err)

@@ -288,8 +288,10 @@ func (h *Host) launch(ctx context.Context, sp *supervised) (*proc, error) {
 	p := &proc{}
 	cmd := exec.Command(spec.Path)
 	// The plugin dies with the host; containers do not (they belong to
-	// containerd's shims).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// containerd's shims). Its own process group keeps the terminal's
+	// signals (Ctrl-C) and job control (SIGCONT to a stopped, orphaned
+	// group) away from it: the host alone decides its fate.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
 	cfg := base.ClientConfig(spec.Kind, cmd, spec.Versions)
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: string(spec.Kind), Output: logFile, Level: hclog.Debug})
 	cfg.SyncStdout = logFile

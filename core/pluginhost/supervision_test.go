@@ -208,7 +208,7 @@ func TestHungPluginFailsCallsInFlightAndIsRestarted(t *testing.T) {
 	select {
 	case err := <-done:
 		if !errors.Is(err, base.ErrUnavailable) {
-			t.Errorf("call to a hung plugin ended with %v, want an error wrapping base.ErrUnavailable", err)
+			t.Fatalf("call to a hung plugin ended with %v, want an error wrapping base.ErrUnavailable", err)
 		}
 		if !strings.Contains(err.Error(), "scheduler plugin") {
 			t.Errorf("error %q does not name the plugin", err)

@@ -307,11 +307,20 @@ spec:
 
 	// Delete leaves nothing behind.
 	st = m.state()
+	taskPIDs := clusterTaskPIDs(t, st)
+	if len(taskPIDs) < 2 {
+		t.Errorf("found %d running containers before delete, want at least 2 (web, client)", len(taskPIDs))
+	}
 	out, errOut, err = m.ctl("cluster", "delete", "--name", m.name)
 	if err != nil {
 		t.Fatalf("cluster delete: %v\n%s%s", err, out, errOut)
 	}
 	checkClusterGone(t, st, m.config)
+	for _, pid := range taskPIDs {
+		if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && !bytes.Contains(data, []byte(") Z ")) {
+			t.Errorf("container process %d still runs: %s", pid, data)
+		}
+	}
 	if out, _, _ := m.ctl("cluster", "ls"); strings.Contains(out, m.name) {
 		t.Errorf("cluster ls still lists %s:\n%s", m.name, out)
 	}
@@ -377,4 +386,29 @@ func checkClusterGone(t *testing.T, st *skcluster.State, userConfig string) {
 	if data, err := os.ReadFile(userConfig); err == nil && bytes.Contains(data, []byte(skcluster.ContextName(st.Name))) {
 		t.Errorf("client config still has context %s:\n%s", skcluster.ContextName(st.Name), data)
 	}
+}
+
+// clusterTaskPIDs are the PIDs of every running container of the cluster's
+// nodes.
+func clusterTaskPIDs(t *testing.T, st *skcluster.State) []uint32 {
+	t.Helper()
+	c, err := containerd.New(st.ContainerdSocket, containerd.WithTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var pids []uint32
+	for _, n := range st.Nodes {
+		ctx := namespaces.WithNamespace(context.Background(), n.RuntimeNamespace)
+		ctrs, err := c.Containers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ctr := range ctrs {
+			if task, err := ctr.Task(ctx, nil); err == nil && task.Pid() > 0 {
+				pids = append(pids, task.Pid())
+			}
+		}
+	}
+	return pids
 }

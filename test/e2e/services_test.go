@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -89,6 +90,26 @@ func TestServices(t *testing.T) {
 		t.Errorf("describe svc:\n%s", out)
 	}
 
+	// A Service manifest applies as with kubectl, and again unchanged.
+	const named = `apiVersion: v1
+kind: Service
+metadata:
+  name: web-named
+spec:
+  selector:
+    app: web
+  ports:
+  - name: http
+    port: 8000
+    targetPort: http
+`
+	if out := c.apply(named); !strings.Contains(out, "service/web-named created") {
+		t.Errorf("apply: %q", out)
+	}
+	if out := c.apply(named); !strings.Contains(out, "service/web-named unchanged") {
+		t.Errorf("second apply: %q", out)
+	}
+
 	fetch := func(url string) (string, error) {
 		out, errOut, err := c.ctl("exec", "client", "--", "wget", "-q", "-O", "-", url) // busybox wget -T crashes (static build)
 		if err != nil {
@@ -104,6 +125,10 @@ func TestServices(t *testing.T) {
 			seen[body]++
 		}
 		return seen["web-1"] > 0 && seen["web-2"] > 0, fmt.Sprintf("answers %v, last error %v", seen, err)
+	})
+	c.waitFor("web-named:8000", 30*time.Second, func() (bool, string) {
+		body, err := fetch("http://web-named.default:8000/")
+		return err == nil && (body == "web-1" || body == "web-2"), fmt.Sprintf("%q %v", body, err)
 	})
 	// By name: S, S.NS, S.NS.svc.cluster.local, through the pod's resolv.conf.
 	if out := c.mustCtl("exec", "client", "--", "cat", "/etc/resolv.conf"); !strings.Contains(out, "search default.svc.cluster.local svc.cluster.local cluster.local") ||
@@ -143,7 +168,35 @@ func TestServices(t *testing.T) {
 			}
 			answers[body]++
 		}
-		return answers["web-1"] == 8, fmt.Sprint(answers)
+		if answers["web-1"] == 8 {
+			return true, ""
+		}
+		lookup, errOut, _ := c.ctl("exec", "client", "--", "busybox", "nslookup", "web.default.svc.cluster.local")
+		return false, fmt.Sprint(answers) + "\nnslookup:\n" + lookup + errOut
+	})
+
+	// The network plugin dies and is restarted: the agent sets the services
+	// again, and later changes still reach it (web-2, ready again, is back
+	// in the rotation).
+	old := c.pluginPIDs()["network"]
+	if old == 0 {
+		t.Fatalf("no healthy network plugin:\n%s", c.mustCtl("plugin", "ls"))
+	}
+	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor("network plugin restarted", 30*time.Second, func() (bool, string) {
+		pid := c.pluginPIDs()["network"]
+		return pid != 0 && pid != old, c.mustCtl("plugin", "ls")
+	})
+	c.mustCtl("exec", "web-2", "--", "touch", "/tmp/ready")
+	seen = map[string]int{}
+	c.waitFor("both backends behind web after the plugin restart", 60*time.Second, func() (bool, string) {
+		body, err := fetch("http://web/")
+		if err == nil {
+			seen[body]++
+		}
+		return seen["web-1"] > 0 && seen["web-2"] > 0, fmt.Sprintf("answers %v, last error %v", seen, err)
 	})
 
 	// The chapter: `kubectl expose pod redis --port 6379`.

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/util/duration"
 
-	"github.com/skiffhq/skiff/core/cluster"
 	"github.com/skiffhq/skiff/core/clientconfig"
+	"github.com/skiffhq/skiff/core/cluster"
 )
 
 // ClusterOptions are the options of `skiffctl cluster create|delete|ls`.

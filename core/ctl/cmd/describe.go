@@ -205,11 +205,7 @@ func (o *DescribeOptions) describe(ctx context.Context, c *client.Client, res ap
 		if err := json.Unmarshal(raw, &svc); err != nil {
 			return "", fmt.Errorf("decode service: %w", err)
 		}
-		var ep *corev1.Endpoints
-		var got corev1.Endpoints
-		if err := c.Get(ctx, api.Endpoints, svc.Namespace, svc.Name, &got); err == nil {
-			ep = &got
-		}
+		ep, _ := c.GetRaw(ctx, api.Endpoints, svc.Namespace, svc.Name) // none yet: no endpoints
 		evs := o.events(ctx, c, svc.Namespace, "Service", svc.Name, string(svc.UID))
 		return describe.Service(&svc, ep, evs, o.f.Now()), nil
 	}

@@ -1,6 +1,9 @@
+//lint:file-ignore SA1019 core/v1 Endpoints is the resource skiff serves (DESIGN.md, Objects); EndpointSlices are not served.
+
 package describe
 
 import (
+	"encoding/json"
 	"net"
 	"sort"
 	"strconv"
@@ -14,8 +17,16 @@ import (
 
 // Service describes a service in kubectl's layout: selector, type, IPs,
 // then each port with its target port and ready endpoints, and the events.
-// ep may be nil (no Endpoints object).
-func Service(svc *corev1.Service, ep *corev1.Endpoints, evs []corev1.Event, now time.Time) string {
+// endpoints is the JSON of the service's Endpoints object, nil when there
+// is none.
+func Service(svc *corev1.Service, endpoints []byte, evs []corev1.Event, now time.Time) string {
+	var ep *corev1.Endpoints
+	if len(endpoints) > 0 {
+		ep = &corev1.Endpoints{}
+		if json.Unmarshal(endpoints, ep) != nil {
+			ep = nil
+		}
+	}
 	return tabbed(func(w prefixWriter) {
 		w.write(level0, "Name:\t%s\n", svc.Name)
 		w.write(level0, "Namespace:\t%s\n", svc.Namespace)

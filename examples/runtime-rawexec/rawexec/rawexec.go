@@ -69,13 +69,27 @@ func (r *Runtime) Configure(_ context.Context, cfg base.Config) error {
 		return fmt.Errorf("rawexec: a data directory is required: %w", base.ErrInvalid)
 	}
 	// Containers may run as any user (runAsUser): they must be able to
-	// reach their sandbox's directory, though not list the others.
-	for d, mode := range map[string]os.FileMode{"sandboxes": 0o711, "containers": 0o700} {
-		path := filepath.Join(cfg.DataDir, d)
-		if err := os.MkdirAll(path, mode); err != nil {
+	// reach their sandbox's directory (so the data directory and
+	// sandboxes/ are traversable by all), though not list the others.
+	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
+		return fmt.Errorf("rawexec: %w", err)
+	}
+	if st, err := os.Stat(cfg.DataDir); err != nil {
+		return fmt.Errorf("rawexec: %w", err)
+	} else if st.Mode().Perm()&0o011 != 0o011 {
+		if err := os.Chmod(cfg.DataDir, st.Mode().Perm()|0o011); err != nil {
 			return fmt.Errorf("rawexec: %w", err)
 		}
-		if err := os.Chmod(path, mode); err != nil {
+	}
+	for _, d := range []struct {
+		name string
+		mode os.FileMode
+	}{{"sandboxes", 0o711}, {"containers", 0o700}} {
+		path := filepath.Join(cfg.DataDir, d.name)
+		if err := os.MkdirAll(path, d.mode); err != nil {
+			return fmt.Errorf("rawexec: %w", err)
+		}
+		if err := os.Chmod(path, d.mode); err != nil {
 			return fmt.Errorf("rawexec: %w", err)
 		}
 	}

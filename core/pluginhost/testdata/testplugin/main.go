@@ -60,7 +60,10 @@ func (p *testPlugin) Configure(_ context.Context, cfg base.Config) error {
 func (p *testPlugin) Schedule(ctx context.Context, pods []scheduler.Pod) ([]scheduler.Decision, error) {
 	switch p.mode {
 	case "hang":
+		// The stop reaches the other threads asynchronously: never answer,
+		// even should this thread run on for a moment.
 		_ = syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		select {}
 	case "stdout":
 		fmt.Printf("testplugin: stdout line from Schedule (%d pods)\n", len(pods))
 	}
