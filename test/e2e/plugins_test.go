@@ -313,3 +313,64 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// The raw-exec example runtime, selected by a profile, runs a pod's
+// containers as host processes: the pod runs, logs and exec work, and
+// deleting it stops the process.
+func TestPluginProfileRunsTheRawExecExample(t *testing.T) {
+	rawexec := filepath.Join(binDir, "skiff-runtime-rawexec")
+	if !fileExists(rawexec) {
+		rawexec = filepath.Join(t.TempDir(), "skiff-runtime-rawexec")
+		if msg, err := exec.Command("go", "build", "-o", rawexec, "github.com/skiffhq/skiff/examples/runtime-rawexec").CombinedOutput(); err != nil {
+			t.Fatalf("build the rawexec runtime: %v\n%s", err, msg)
+		}
+	}
+	cfg := filepath.Join(t.TempDir(), "skiffd.yaml")
+	writeFile(t, cfg, fmt.Sprintf("profiles:\n  noisolation:\n    runtime: {binary: %s}\n", rawexec))
+	c := startCluster(t, "--config", cfg, "--profile", "noisolation")
+	if row := c.pluginRow("runtime"); row == nil || row[2] != "rawexec" || row[7] != "true" {
+		t.Fatalf("runtime row: %v", row)
+	}
+	c.apply(`apiVersion: v1
+kind: Pod
+metadata: {name: hostproc}
+spec:
+  terminationGracePeriodSeconds: 5
+  containers:
+  - name: main
+    image: rawexec/host
+    command: [sh, -c, 'echo "started in $(pwd)"; exec sleep 3600']
+`)
+	c.waitPodPhase("hostproc", "Running", 60*time.Second)
+	logs := c.waitFor("log line", 20*time.Second, func() (bool, string) {
+		out, _, _ := c.ctl("logs", "hostproc")
+		return strings.Contains(out, "started in "+c.dataDir), out
+	})
+	t.Logf("logs: %s", logs)
+	out := c.mustCtl("exec", "hostproc", "--", "sh", "-c", "echo exec-ok")
+	if strings.TrimSpace(out) != "exec-ok" {
+		t.Errorf("exec printed %q", out)
+	}
+	// The container is a host process in the pod's sandbox directory
+	// (under the cluster's data dir): find it, then see it go with the pod.
+	ours := func() []int {
+		var pids []int
+		out, _ := exec.Command("pgrep", "-x", "sleep").Output()
+		for _, p := range strings.Fields(string(out)) {
+			pid, _ := strconv.Atoi(p)
+			if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && strings.HasPrefix(cwd, c.dataDir) {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	pids := ours()
+	if len(pids) != 1 {
+		t.Fatalf("host processes of the pod: %v, want one sleep in its sandbox directory", pids)
+	}
+	t.Logf("the pod's container is host process %d", pids[0])
+	c.mustCtl("delete", "pod", "hostproc", "--grace-period=5")
+	c.waitFor("the pod's process gone", 20*time.Second, func() (bool, string) {
+		return processGone(pids[0]), fmt.Sprint(ours())
+	})
+}

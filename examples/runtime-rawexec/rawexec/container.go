@@ -97,6 +97,22 @@ func (r *Runtime) containers() ([]containerRecord, error) {
 	return out, nil
 }
 
+// hostFiles are the files the core mounts into every container to set it
+// up (the cluster's DNS config, for one). A host process uses the host's
+// own: these mounts are left out, not refused.
+var hostFiles = map[string]bool{"/etc/resolv.conf": true, "/etc/hosts": true, "/etc/hostname": true}
+
+// volumeMounts are the mounts of cfg other than hostFiles.
+func volumeMounts(cfg runtime.ContainerConfig) []runtime.Mount {
+	var out []runtime.Mount
+	for _, m := range cfg.Mounts {
+		if !hostFiles[m.ContainerPath] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 // unsupported lists what a config asks for that rawexec cannot do.
 func unsupported(cfg runtime.ContainerConfig) []string {
 	var out []string
@@ -105,7 +121,7 @@ func unsupported(cfg runtime.ContainerConfig) []string {
 		set  bool
 		what string
 	}{
-		{len(cfg.Mounts) > 0, "volume mounts (there is no filesystem isolation)"},
+		{len(volumeMounts(cfg)) > 0, "volume mounts (there is no filesystem isolation)"},
 		{cfg.TTY, "a TTY"},
 		{sec.ReadOnlyRootfs, "a read-only root filesystem"},
 		{len(sec.CapAdd) > 0 || len(sec.CapDrop) > 0, "capabilities"},

@@ -13,7 +13,10 @@
 // workloads with it. What rawexec refuses rather than pretend:
 // volume mounts, readOnlyRootFilesystem, capabilities, privileged,
 // allowPrivilegeEscalation=false and TTYs, all with an error wrapping
-// base.ErrUnsupported.
+// base.ErrUnsupported. The files the core mounts into every container to
+// set it up (/etc/resolv.conf with the cluster's DNS, /etc/hosts,
+// /etc/hostname) are not refused but left out: a host process uses the
+// host's own, so cluster DNS names do not resolve in it.
 //
 // # What things are
 //
