@@ -105,7 +105,7 @@ func pushTestImage(t *testing.T, containerdSocket, ref string) {
 	if err != nil || len(imgs) == 0 {
 		t.Fatalf("import %s: %v (%d images)", archive, err, len(imgs))
 	}
-	resolver := docker.NewResolver(docker.ResolverOptions{PlainHTTP: true})
+	resolver := docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchAllHosts))})
 	if err := c.Push(ctx, ref, imgs[0].Target, containerd.WithResolver(resolver)); err != nil {
 		t.Fatalf("push %s: %v", ref, err)
 	}
