@@ -12,12 +12,13 @@ import (
 	"strings"
 )
 
-// Registry serves the images of an OCI layout tar (as BusyboxArchive writes)
+// Registry serves the images of an OCI layout tar (as Archive writes)
 // over the read-only part of the OCI distribution API, enough for
 // containerd to pull them: GET and HEAD of /v2/, of manifests by tag or
 // digest, and of blobs. An image named "skiff.test/busybox:1" in the archive
 // is served as repository "busybox", tag "1", on whatever host the server
-// listens on. Serve it with httptest on the loopback.
+// listens on; "docker.io/library/busybox:1.28" as both "library/busybox"
+// and "busybox". Serve it with httptest on the loopback.
 type Registry struct {
 	blobs map[string][]byte     // digest -> content
 	tags  map[string]descriptor // "repository:tag" -> manifest
@@ -77,6 +78,9 @@ func (reg *Registry) addTags(indexJSON []byte) error {
 			name = name[i+1:] // drop the registry host
 		}
 		reg.tags[name+":"+tag] = m
+		if short, ok := strings.CutPrefix(name, "library/"); ok && strings.HasPrefix(ref, "docker.io/") {
+			reg.tags[short+":"+tag] = m // docker.io/library/busybox is also busybox
+		}
 	}
 	if len(reg.tags) == 0 {
 		return errors.New("no named image in index.json")

@@ -55,3 +55,32 @@ func TestRegistryServesTheArchive(t *testing.T) {
 		t.Fatalf("unknown tag: %s, want 404", resp.Status)
 	}
 }
+
+func TestRegistryServesSeveralImages(t *testing.T) {
+	requireBusybox(t)
+	path, err := AmbassadorArchive(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := NewRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(reg)
+	defer srv.Close()
+	digests := map[string]string{}
+	for _, p := range []string{"busybox/manifests/1.28", "library/busybox/manifests/1.28", "redis/manifests/1.0", "nginx/manifests/1.0", "flask-redis/manifests/1.0"} {
+		resp, err := http.Head(srv.URL + "/v2/" + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", p, resp.Status)
+		}
+		digests[p] = resp.Header.Get("Docker-Content-Digest")
+	}
+	if digests["busybox/manifests/1.28"] != digests["library/busybox/manifests/1.28"] || digests["busybox/manifests/1.28"] == digests["redis/manifests/1.0"] {
+		t.Errorf("manifest digests %v", digests)
+	}
+}
