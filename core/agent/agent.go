@@ -52,8 +52,8 @@ type Config struct {
 	BackoffMax  time.Duration
 	// SyncPeriod is how often every pod is re-synced without an event.
 	SyncPeriod time.Duration
-	// HeartbeatInterval is how often the node's status (the Ready
-	// condition's lastHeartbeatTime) is refreshed (default 10s).
+	// HeartbeatInterval is how often the node's Lease is renewed and its
+	// status checked (default 10s; lease.go).
 	HeartbeatInterval time.Duration
 	// ClusterCIDR is the whole pod network, handed to the network plugin.
 	ClusterCIDR string
@@ -92,6 +92,10 @@ type Agent struct {
 	netStatus network.NodeStatus
 	// peerSet is the overlay peers handed to the network plugin (peers.go).
 	peerSet peerSet
+
+	// statusPosted is when the node's status was last written (node.go).
+	statusMu     sync.Mutex
+	statusPosted time.Time
 }
 
 // New makes an agent.
@@ -146,6 +150,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	go a.renewLeaseLoop(ctx) // alive, though not Ready until the network is up
 	if err := a.setupNetwork(ctx, node); err != nil {
 		return err
 	}

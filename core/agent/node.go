@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -25,6 +26,8 @@ import (
 	"github.com/skiffhq/skiff/sdk/network"
 )
 
+// heartbeatInterval is how often the node's Lease is renewed and its status
+// checked (the kubelet renews every 10 s).
 const heartbeatInterval = 10 * time.Second
 
 // register creates the Node object, or refreshes it after a restart. Other
@@ -164,7 +167,14 @@ func pluginsCondition(host *pluginhost.Host, now metav1.Time) corev1.NodeConditi
 	return c
 }
 
-// heartbeat refreshes the node's Ready condition and the plugin report.
+// nodeStatusReportInterval is how often the node's status is written when
+// nothing in it changed (the kubelet's nodeStatusReportFrequency is 5 min;
+// skiff's is shorter so that `describe node` heartbeat times stay recent).
+// Liveness is the Lease (lease.go), renewed every HeartbeatInterval.
+const nodeStatusReportInterval = time.Minute
+
+// heartbeat checks the node's status every HeartbeatInterval, writing it
+// when it changed, and sends the plugin report.
 func (a *Agent) heartbeat(ctx context.Context, port int) {
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
@@ -178,13 +188,30 @@ func (a *Agent) heartbeat(ctx context.Context, port int) {
 		case <-report.C:
 			a.reportPlugins(ctx)
 		case <-t.C:
-			a.postStatus(ctx, port)
+			a.postStatusIfChanged(ctx, port)
 		}
 	}
 }
 
+// postStatus writes the node's status now.
 func (a *Agent) postStatus(ctx context.Context, port int) {
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	if err := a.updateStatus(ctx, port, true); err != nil && ctx.Err() == nil {
+		a.log.Warn("heartbeat: update node status", "error", err)
+	}
+}
+
+// postStatusIfChanged writes the node's status when it differs from the
+// stored one (the node lifecycle controller may have set it Unknown) or
+// when the last write is older than nodeStatusReportInterval.
+func (a *Agent) postStatusIfChanged(ctx context.Context, port int) {
+	due := time.Since(a.lastStatusPost()) >= nodeStatusReportInterval
+	if err := a.updateStatus(ctx, port, due); err != nil && ctx.Err() == nil {
+		a.log.Warn("heartbeat: update node status", "error", err)
+	}
+}
+
+func (a *Agent) updateStatus(ctx context.Context, port int, always bool) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var node corev1.Node
 		if err := a.cfg.Client.Get(ctx, api.Nodes, "", a.cfg.NodeName, &node); err != nil {
 			return err
@@ -195,12 +222,38 @@ func (a *Agent) postStatus(ctx context.Context, port int) {
 				st.Conditions[0].LastTransitionTime = old.LastTransitionTime
 			}
 		}
+		if !always && sameNodeStatus(node.Status, st) {
+			return nil
+		}
 		node.Status = st
-		return a.cfg.Client.Update(ctx, api.Nodes, "", &node, "status")
+		if err := a.cfg.Client.Update(ctx, api.Nodes, "", &node, "status"); err != nil {
+			return err
+		}
+		a.statusMu.Lock()
+		a.statusPosted = time.Now()
+		a.statusMu.Unlock()
+		return nil
 	})
-	if err != nil && ctx.Err() == nil {
-		a.log.Warn("heartbeat: update node status", "error", err)
+}
+
+func (a *Agent) lastStatusPost() time.Time {
+	a.statusMu.Lock()
+	defer a.statusMu.Unlock()
+	return a.statusPosted
+}
+
+// sameNodeStatus compares two statuses, heartbeat and transition times
+// aside.
+func sameNodeStatus(x, y corev1.NodeStatus) bool {
+	strip := func(s corev1.NodeStatus) corev1.NodeStatus {
+		s = *s.DeepCopy()
+		for i := range s.Conditions {
+			s.Conditions[i].LastHeartbeatTime = metav1.Time{}
+			s.Conditions[i].LastTransitionTime = metav1.Time{}
+		}
+		return s
 	}
+	return apiequality.Semantic.DeepEqual(strip(x), strip(y))
 }
 
 func (a *Agent) reportPlugins(ctx context.Context) {

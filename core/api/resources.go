@@ -9,8 +9,11 @@ import (
 // Resource describes one kind of object the API serves.
 type Resource struct {
 	// Name is the plural, lower-case name used on the wire and in etcd keys.
-	Name       string
-	Kind       string
+	Name string
+	Kind string
+	// Group is the API group ("" is core, the only one served as
+	// apiVersion "v1"); every served group is at version v1.
+	Group      string
 	Namespaced bool
 	// Aliases are what a user may type for it (kubectl's short names).
 	Aliases []string
@@ -29,10 +32,17 @@ var (
 	// Endpoints, kept by the endpoints controller, list their backends.
 	Services  = Resource{Name: "services", Kind: "Service", Namespaced: true, Aliases: []string{"service", "svc"}}
 	Endpoints = Resource{Name: "endpoints", Kind: "Endpoints", Namespaced: true, Aliases: []string{"endpoint", "ep"}}
+	// Leases (coordination.k8s.io/v1) are how agents heartbeat: one per
+	// node in the kube-node-lease namespace, as the kubelet keeps them.
+	Leases = Resource{Name: "leases", Kind: "Lease", Group: "coordination.k8s.io", Namespaced: true, Aliases: []string{"lease"}}
 )
 
+// NodeLeaseNamespace holds the agents' heartbeat Leases, one per node,
+// named after the node.
+const NodeLeaseNamespace = "kube-node-lease"
+
 // All lists every served resource.
-var All = []Resource{Pods, Nodes, Events, ConfigMaps, Secrets, Services, Endpoints}
+var All = []Resource{Pods, Nodes, Events, ConfigMaps, Secrets, Services, Endpoints, Leases}
 
 // Lookup finds a resource by name, alias or kind (case-insensitive).
 func Lookup(name string) (Resource, error) {
@@ -60,7 +70,35 @@ func ForKind(kind string) (Resource, error) {
 	return Resource{}, fmt.Errorf("no matches for kind %q in version \"v1\"", kind)
 }
 
+// ForAPIVersionKind finds a resource by a manifest's apiVersion and kind
+// ("v1" "Pod", "coordination.k8s.io/v1" "Lease").
+func ForAPIVersionKind(apiVersion, kind string) (Resource, error) {
+	r, err := ForKind(kind)
+	if err != nil || r.APIVersion() != apiVersion {
+		return Resource{}, fmt.Errorf("no matches for kind %q in version %q", kind, apiVersion)
+	}
+	return r, nil
+}
+
+// GroupVersion is the resource's API group at version v1.
+func (r Resource) GroupVersion() schema.GroupVersion {
+	return schema.GroupVersion{Group: r.Group, Version: "v1"}
+}
+
+// QualifiedKind is how kubectl names the kind in its messages: "pod",
+// "lease.coordination.k8s.io".
+func (r Resource) QualifiedKind() string {
+	if r.Group == "" {
+		return strings.ToLower(r.Kind)
+	}
+	return strings.ToLower(r.Kind) + "." + r.Group
+}
+
+// APIVersion is what manifests of the resource carry: "v1" for the core
+// group, "GROUP/v1" otherwise.
+func (r Resource) APIVersion() string { return r.GroupVersion().String() }
+
 // GroupResource is the resource as Kubernetes API errors name it.
 func (r Resource) GroupResource() schema.GroupResource {
-	return schema.GroupResource{Resource: r.Name}
+	return schema.GroupResource{Group: r.Group, Resource: r.Name}
 }

@@ -39,10 +39,16 @@ type objects struct {
 	serviceIPs *serviceIPs
 }
 
-// writeOptions gives events their time to live, as Kubernetes' --event-ttl.
-func (o *objects) writeOptions(st registry.Strategy) []store.WriteOption {
+// writeOptions gives events their time to live, as Kubernetes' --event-ttl,
+// and node leases theirs (registry.LeaseStrategy).
+func (o *objects) writeOptions(st registry.Strategy, obj registry.Object) []store.WriteOption {
 	if st.Resource().Name == api.Events.Name && o.eventTTL > 0 {
 		return []store.WriteOption{store.WithTTL(o.eventTTL)}
+	}
+	if ts, ok := st.(registry.TTLStrategy); ok {
+		if ttl := ts.TTL(obj); ttl > 0 {
+			return []store.WriteOption{store.WithTTL(ttl)}
+		}
 	}
 	return nil
 }
@@ -162,7 +168,7 @@ func (o *objects) create(ctx context.Context, req *apipb.CreateRequest) (registr
 		releaseIP()
 		return nil, err
 	}
-	rev, err := o.store.Create(ctx, key(st, obj.GetNamespace(), obj.GetName()), data, o.writeOptions(st)...)
+	rev, err := o.store.Create(ctx, key(st, obj.GetNamespace(), obj.GetName()), data, o.writeOptions(st, obj)...)
 	if err != nil {
 		releaseIP()
 		return nil, storeError(st.Resource(), obj.GetName(), err)
@@ -275,7 +281,7 @@ func (o *objects) write(ctx context.Context, st registry.Strategy, obj registry.
 	if err != nil {
 		return nil, err
 	}
-	newRev, err := o.store.Update(ctx, key(st, obj.GetNamespace(), obj.GetName()), rev, data, o.writeOptions(st)...)
+	newRev, err := o.store.Update(ctx, key(st, obj.GetNamespace(), obj.GetName()), rev, data, o.writeOptions(st, obj)...)
 	if err != nil {
 		return nil, storeError(st.Resource(), obj.GetName(), err)
 	}
@@ -319,5 +325,5 @@ func (o *objects) markPodDeleted(ctx context.Context, st registry.Strategy, pod 
 }
 
 func kindOf(st registry.Strategy) schema.GroupKind {
-	return schema.GroupKind{Kind: st.Resource().Kind}
+	return schema.GroupKind{Group: st.Resource().Group, Kind: st.Resource().Kind}
 }

@@ -41,6 +41,9 @@ type Config struct {
 	// EncryptionKeys encrypt secrets at rest: the first encrypts, all
 	// decrypt (encryption.go). Empty stores them unencrypted.
 	EncryptionKeys []EncryptionKey
+	// NodeLeaseTTL is how long a node's heartbeat Lease outlives its last
+	// renewal: the node grace period (registry.LeaseStrategy).
+	NodeLeaseTTL time.Duration
 }
 
 // Server is the API server.
@@ -80,8 +83,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	strategies := registry.Default()
+	strategies[api.Leases.Name] = registry.LeaseStrategy{NodeLeaseTTL: cfg.NodeLeaseTTL}
 	s := &Server{
-		objects: &objects{store: cfg.Store, strategies: registry.Default(), now: time.Now, eventTTL: cfg.EventTTL, transformers: transform},
+		objects: &objects{store: cfg.Store, strategies: strategies, now: time.Now, eventTTL: cfg.EventTTL, transformers: transform},
 		agents:  newAgentDialer(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: cfg.CA.Pool(), MinVersion: tls.VersionTLS12}),
 	}
 	s.grpc = grpc.NewServer(append(base.WindowServerOptions(),

@@ -3,26 +3,29 @@ package controllers
 // Node lifecycle, as kube-controller-manager's node lifecycle controller
 // does it (without taints or evictions, which skiff does not have).
 //
-// Every agent refreshes its Node's Ready condition (lastHeartbeatTime)
-// every heartbeat interval (10s by default). A node whose heartbeat is
-// older than the grace period (40s by default, Kubernetes'
-// node-monitor-grace-period) gets Ready=Unknown with reason
-// NodeStatusUnknown ("Kubelet stopped posting node status."), and every
-// pod bound to it gets its Ready condition False, so the Endpoints of
-// Services drop it. Nothing else happens to the pods: they keep running on
-// the node, and when the agent is back its next heartbeat makes the node
-// Ready again and its next sync rewrites each pod's status from what the
-// runtime reports (the agent re-adopts its containers by label).
+// Every agent renews its node's Lease in kube-node-lease every heartbeat
+// interval (10 s by default). The API server keeps node leases under an
+// etcd lease of the node grace period (40 s by default, Kubernetes'
+// node-monitor-grace-period) that every renewal re-arms, so when an agent
+// goes silent etcd deletes its Lease, timed on the server, whatever the
+// nodes' clocks say. A node whose Lease is gone gets every condition
+// Unknown with reason NodeStatusUnknown ("Kubelet stopped posting node
+// status."), and every pod bound to it gets its Ready condition False, so
+// the Endpoints of Services drop it. Nothing else happens to the pods: they
+// keep running on the node, and when the agent is back it renews its Lease,
+// writes the node Ready again, and its next sync rewrites each pod's status
+// from what the runtime reports (the agent re-adopts its containers by
+// label).
 //
-// Liveness is the condition's timestamp, written through the API, not an
-// etcd lease: one write per node per interval either way, and the
-// condition is what `get nodes` shows (docs/decisions.md).
+// A node never seen with a Lease (just registered, or the controller just
+// started) gets the grace period from when the controller first saw it.
 
 import (
 	"context"
 	"log/slog"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -32,8 +35,18 @@ import (
 	"github.com/skiffhq/skiff/core/client"
 )
 
-// DefaultNodeGracePeriod is how long a node may go without a heartbeat
-// before it turns NotReady (Kubernetes' node-monitor-grace-period).
+// nodeLiveness is what the controller remembers of a node between checks.
+type nodeLiveness struct {
+	// hadLease: the controller has seen the node's Lease, so its absence
+	// means etcd expired it (the grace period has passed).
+	hadLease bool
+	// firstSeen is when the controller first saw the node.
+	firstSeen time.Time
+}
+
+// DefaultNodeGracePeriod is how long a node may go without renewing its
+// Lease before it turns NotReady (Kubernetes' node-monitor-grace-period);
+// the API server must give node leases the same TTL.
 const DefaultNodeGracePeriod = 40 * time.Second
 
 // NodeLifecycle marks silent nodes NotReady and their pods not ready.
@@ -47,6 +60,8 @@ type NodeLifecycle struct {
 	Log    *slog.Logger
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+
+	seen map[string]*nodeLiveness
 }
 
 // Reasons and messages, as Kubernetes writes them.
@@ -97,14 +112,23 @@ func readyOf(n *corev1.Node) *corev1.NodeCondition {
 func (c *NodeLifecycle) check(ctx context.Context) {
 	nodes, _, err := client.List[corev1.Node](ctx, c.Client, api.Nodes, "", client.ListOptions{})
 	if err != nil {
-		if ctx.Err() == nil {
-			c.Log.Warn("list nodes", "error", err)
-		}
+		c.warn(ctx, "list nodes", err)
+		return
+	}
+	leases, err := c.leaseHolders(ctx)
+	if err != nil {
+		c.warn(ctx, "list node leases", err)
 		return
 	}
 	now := c.Now()
+	c.forget(nodes)
 	for i := range nodes {
 		n := &nodes[i]
+		live := c.liveness(n.Name, now)
+		if leases[n.Name] {
+			live.hadLease = true
+			continue
+		}
 		cond := readyOf(n)
 		if cond == nil {
 			continue // not registered yet
@@ -113,31 +137,87 @@ func (c *NodeLifecycle) check(ctx context.Context) {
 			c.markPods(ctx, n.Name)
 			continue
 		}
-		if now.Sub(cond.LastHeartbeatTime.Time) <= c.GracePeriod {
+		if !live.hadLease && now.Sub(live.firstSeen) <= c.GracePeriod {
 			continue
 		}
-		if err := c.markNode(ctx, n.Name, now); err != nil {
-			if ctx.Err() == nil {
-				c.Log.Warn("mark node NotReady", "node", n.Name, "error", err)
-			}
+		marked, err := c.markNode(ctx, n.Name, now)
+		if err != nil {
+			c.warn(ctx, "mark node NotReady", err, "node", n.Name)
 			continue
 		}
-		c.Log.Info("node stopped posting status", "node", n.Name, "lastHeartbeat", cond.LastHeartbeatTime.Time, "grace", c.GracePeriod)
+		if marked {
+			c.Log.Info("node stopped renewing its lease", "node", n.Name, "hadLease", live.hadLease, "grace", c.GracePeriod)
+		}
 		c.markPods(ctx, n.Name)
 	}
 }
 
+func (c *NodeLifecycle) warn(ctx context.Context, what string, err error, args ...any) {
+	if ctx.Err() == nil {
+		c.Log.Warn(what, append(args, "error", err)...)
+	}
+}
+
+// leaseHolders is the set of nodes whose Lease exists.
+func (c *NodeLifecycle) leaseHolders(ctx context.Context) (map[string]bool, error) {
+	leases, _, err := client.List[coordinationv1.Lease](ctx, c.Client, api.Leases, api.NodeLeaseNamespace, client.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(leases))
+	for _, l := range leases {
+		out[l.Name] = true
+	}
+	return out, nil
+}
+
+func (c *NodeLifecycle) liveness(node string, now time.Time) *nodeLiveness {
+	if c.seen == nil {
+		c.seen = map[string]*nodeLiveness{}
+	}
+	l := c.seen[node]
+	if l == nil {
+		l = &nodeLiveness{firstSeen: now}
+		c.seen[node] = l
+	}
+	return l
+}
+
+// forget drops what is remembered of deleted nodes.
+func (c *NodeLifecycle) forget(nodes []corev1.Node) {
+	present := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		present[n.Name] = true
+	}
+	for name := range c.seen {
+		if !present[name] {
+			delete(c.seen, name)
+		}
+	}
+}
+
 // markNode sets every condition the agent reports to Unknown, as
-// Kubernetes does, unless a heartbeat arrived meanwhile.
-func (c *NodeLifecycle) markNode(ctx context.Context, name string, now time.Time) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+// Kubernetes does, unless the node's Lease came back meanwhile. It reports
+// whether it changed the node.
+func (c *NodeLifecycle) markNode(ctx context.Context, name string, now time.Time) (bool, error) {
+	marked := false
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		marked = false
 		var n corev1.Node
 		if err := c.Client.Get(ctx, api.Nodes, "", name, &n); err != nil {
 			return err
 		}
 		cond := readyOf(&n)
-		if cond == nil || cond.Status == corev1.ConditionUnknown || now.Sub(cond.LastHeartbeatTime.Time) <= c.GracePeriod {
+		if cond == nil || cond.Status == corev1.ConditionUnknown {
 			return nil
+		}
+		var lease coordinationv1.Lease
+		err := c.Client.Get(ctx, api.Leases, api.NodeLeaseNamespace, name, &lease)
+		if err == nil {
+			return nil // the agent is back
+		}
+		if !apierrors.IsNotFound(err) {
+			return err
 		}
 		t := metav1.NewTime(now)
 		for i := range n.Status.Conditions {
@@ -147,8 +227,10 @@ func (c *NodeLifecycle) markNode(ctx context.Context, name string, now time.Time
 			}
 			nc.Status, nc.Reason, nc.Message, nc.LastTransitionTime = corev1.ConditionUnknown, ReasonNodeStatusUnknown, MessageNodeStatusUnknown, t
 		}
+		marked = true
 		return c.Client.Update(ctx, api.Nodes, "", &n, "status")
 	})
+	return marked, err
 }
 
 // markPods sets the Ready condition of the node's pods to False.

@@ -42,13 +42,20 @@ type Strategy interface {
 	Fields(obj Object) fields.Set
 }
 
+// TTLStrategy is implemented by a Strategy whose objects expire: the store
+// keeps such an object under an etcd lease of TTL(obj) (0: none), and every
+// write starts the clock again.
+type TTLStrategy interface {
+	TTL(obj Object) time.Duration
+}
+
 // Strategies maps resource names to their strategies.
 type Strategies map[string]Strategy
 
 // Default returns the strategies of every served resource.
 func Default() Strategies {
 	s := Strategies{}
-	for _, st := range []Strategy{PodStrategy{}, NodeStrategy{}, EventStrategy{}, ConfigMapStrategy{}, SecretStrategy{}, ServiceStrategy{}, EndpointsStrategy{}} {
+	for _, st := range []Strategy{PodStrategy{}, NodeStrategy{}, EventStrategy{}, ConfigMapStrategy{}, SecretStrategy{}, ServiceStrategy{}, EndpointsStrategy{}, LeaseStrategy{}} {
 		s[st.Resource().Name] = st
 	}
 	return s
@@ -62,9 +69,6 @@ func (s Strategies) Get(resource string) (Strategy, error) {
 	}
 	return st, nil
 }
-
-// gk is the GroupKind of a core/v1 kind.
-func gk(kind string) schema.GroupKind { return schema.GroupKind{Kind: kind} }
 
 // PrepareMetaForCreate fills the server-set metadata common to all kinds.
 func PrepareMetaForCreate(obj Object, now time.Time) {
@@ -118,12 +122,23 @@ func ValidateMeta(obj Object, namespaced bool, nameFn func(string) []string) fie
 	return errs
 }
 
-// decodeTyped decodes into a fresh object of type T, checks the apiVersion and
-// kind, and refuses fields not in the allow-list.
+// decodeTyped decodes a core/v1 object into a fresh object of type T (see
+// decodeResource).
 func decodeTyped[T any, PT interface {
 	*T
 	Object
 }](kind string, data []byte, supported supportedFields) (Object, error) {
+	return decodeResource[T, PT](schema.GroupVersionKind{Version: "v1", Kind: kind}, data, supported)
+}
+
+// decodeResource decodes into a fresh object of type T, checks the
+// apiVersion and kind against gvk, and refuses fields not in the
+// allow-list.
+func decodeResource[T any, PT interface {
+	*T
+	Object
+}](gvk schema.GroupVersionKind, data []byte, supported supportedFields) (Object, error) {
+	kind := gvk.Kind
 	var obj T
 	p := PT(&obj)
 	if err := decodeStrict(kind, data, p); err != nil {
@@ -133,8 +148,9 @@ func decodeTyped[T any, PT interface {
 	if tm.Kind != "" && tm.Kind != kind {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("kind %q: expected %q", tm.Kind, kind))
 	}
-	if v := tm.GroupVersion().String(); tm.Kind != "" && v != "v1" {
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s apiVersion %q: skiff serves only \"v1\"", kind, v))
+	want := gvk.GroupVersion().String()
+	if v := tm.GroupVersion().String(); tm.Kind != "" && v != want {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s apiVersion %q: skiff serves only %q", kind, v, want))
 	}
 	var generic map[string]any
 	if err := json.Unmarshal(data, &generic); err != nil {
@@ -142,8 +158,8 @@ func decodeTyped[T any, PT interface {
 	}
 	// Check what the typed decode kept, so the paths are the user's.
 	if errs := supported.check(generic); len(errs) > 0 {
-		return nil, unsupportedError(gk(kind), p.GetName(), errs)
+		return nil, unsupportedError(gvk.GroupKind(), p.GetName(), errs)
 	}
-	p.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Version: "v1", Kind: kind})
+	p.GetObjectKind().SetGroupVersionKind(gvk)
 	return p, nil
 }

@@ -198,7 +198,7 @@ func (r objectRef) String() string {
 	return fmt.Sprintf("%s %q", strings.ToLower(r.res.Kind), r.name)
 }
 
-func (r objectRef) kindName() string { return strings.ToLower(r.res.Kind) + "/" + r.name }
+func (r objectRef) kindName() string { return r.res.QualifiedKind() + "/" + r.name }
 
 // resolveDocument finds the resource, name and namespace of a document and
 // writes the namespace into it (kubectl's last-applied records it).
@@ -215,8 +215,8 @@ func resolveDocument(d manifest.Document, defaultNS string, explicitNS bool) (ob
 	if ns == "" {
 		ns = defaultNS
 	}
-	res, err := api.ForKind(m.Kind)
-	if err != nil || m.APIVersion != "v1" {
+	res, err := api.ForAPIVersionKind(m.APIVersion, m.Kind)
+	if err != nil {
 		return objectRef{}, fmt.Errorf("resource mapping not found for name: %q namespace: %q from %q: no matches for kind %q in version %q",
 			m.Name, m.Namespace, d.Source, m.Kind, m.APIVersion)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -266,7 +265,7 @@ func (o *DeleteOptions) deleteOne(ctx context.Context, c *client.Client, d delet
 
 // printDeleted prints kubectl's line for a deleted object.
 func (o *DeleteOptions) printDeleted(ref objectRef) {
-	kind := strings.ToLower(ref.res.Kind)
+	kind := ref.res.QualifiedKind()
 	if o.Output == "name" {
 		fmt.Fprintf(o.Out, "%s/%s\n", kind, ref.name)
 		return

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
@@ -185,8 +186,13 @@ func (o *DescribeOptions) describe(ctx context.Context, c *client.Client, res ap
 		if err != nil {
 			return "", fmt.Errorf("node %q: list its pods: %w", node.Name, err)
 		}
+		var lease describe.NodeLease
+		var l coordinationv1.Lease
+		if lease.Err = c.Get(ctx, api.Leases, api.NodeLeaseNamespace, node.Name, &l); lease.Err == nil {
+			lease.Lease = &l
+		}
 		evs := o.events(ctx, c, "", "Node", node.Name, string(node.UID))
-		return describe.Node(&node, pods, evs, o.f.Now()), nil
+		return describe.Node(&node, lease, pods, evs, o.f.Now()), nil
 	case api.ConfigMaps.Name:
 		var cm corev1.ConfigMap
 		if err := json.Unmarshal(raw, &cm); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -161,7 +162,18 @@ func TestDescribeNode(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
+	if want := "Lease:              Failed to get lease: leases.coordination.k8s.io \"worker-1\" not found\n"; !strings.Contains(r.out, want) {
+		t.Errorf("without a lease: missing %q in:\n%s", want, r.out)
+	}
+	holder := "worker-1"
+	e.srv.Put("leases", &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "worker-1", Namespace: "kube-node-lease"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, RenewTime: &metav1.MicroTime{Time: ago(2 * time.Second).Time}}})
+	r = e.run("describe", "node", "worker-1")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
 	for _, want := range []string{
+		"Unschedulable:      false\nLease:\n  HolderIdentity:  worker-1\n  AcquireTime:     <unset>\n  RenewTime:       Sat, 01 Mar 2025 09:59:58 +0000\n",
 		"Name:               worker-1\nRoles:              worker\n",
 		"Labels:             kubernetes.io/hostname=worker-1\n                    node-role.kubernetes.io/worker=\n",
 		"  Ready   True    Sat, 01 Mar 2025 09:59:59 +0000   Sat, 01 Mar 2025 09:00:00 +0000   AgentReady   agent is posting ready status\n",

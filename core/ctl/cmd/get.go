@@ -219,7 +219,7 @@ func (o *GetOptions) tableOptions(res api.Resource, withKind bool) printers.Tabl
 		WithNamespace: o.AllNamespaces && res.Namespaced,
 	}
 	if withKind {
-		opts.Kind = res.Kind
+		opts.Kind = res.QualifiedKind()
 	}
 	return opts
 }

@@ -69,7 +69,7 @@ func parseSlashTargets(args []string) ([]target, error) {
 // (list items often do), so -o output always carries them.
 func withTypeMeta(obj printers.Object, res api.Resource) printers.Object {
 	if _, ok := obj["apiVersion"]; !ok {
-		obj["apiVersion"] = "v1"
+		obj["apiVersion"] = res.APIVersion()
 	}
 	if _, ok := obj["kind"]; !ok {
 		obj["kind"] = res.Kind
@@ -96,6 +96,8 @@ func tableFor(res api.Resource, raws [][]byte, now time.Time) (printers.Table, e
 		return typedTable(res, raws, now, printers.ServiceTable)
 	case "Endpoints":
 		return typedTable(res, raws, now, printers.EndpointsTable)
+	case "Lease":
+		return typedTable(res, raws, now, printers.LeaseTable)
 	}
 	return genericTable(res, raws, now)
 }

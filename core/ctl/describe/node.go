@@ -5,14 +5,23 @@ import (
 	"strings"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiffhq/skiff/core/ctl/printers"
 )
 
-// Node describes a node, the pods bound to it that have not finished, and
-// the events about it, in kubectl's layout.
-func Node(node *corev1.Node, pods []corev1.Pod, evs []corev1.Event, now time.Time) string {
+// NodeLease is the node's heartbeat Lease for Node, or why it could not be
+// read (a silent node's Lease has expired).
+type NodeLease struct {
+	Lease *coordinationv1.Lease
+	Err   error
+}
+
+// Node describes a node, its Lease, the pods bound to it that have not
+// finished, and the events about it, in kubectl's layout.
+func Node(node *corev1.Node, lease NodeLease, pods []corev1.Pod, evs []corev1.Event, now time.Time) string {
 	return tabbed(func(w prefixWriter) {
 		w.write(level0, "Name:\t%s\n", node.Name)
 		w.write(level0, "Roles:\t%s\n", orNone(strings.Join(printers.NodeRoles(node), ",")))
@@ -21,6 +30,7 @@ func Node(node *corev1.Node, pods []corev1.Pod, evs []corev1.Event, now time.Tim
 		w.write(level0, "CreationTimestamp:\t%s\n", rfc1123z(node.CreationTimestamp))
 		taints(w, node.Spec.Taints)
 		w.write(level0, "Unschedulable:\t%v\n", node.Spec.Unschedulable)
+		nodeLease(w, lease)
 		nodeConditions(w, node)
 		w.write(level0, "Addresses:\n")
 		for _, a := range node.Status.Addresses {
@@ -38,6 +48,28 @@ func Node(node *corev1.Node, pods []corev1.Pod, evs []corev1.Event, now time.Tim
 		nodePods(w, node, pods, now)
 		events(w, evs, now)
 	})
+}
+
+func nodeLease(w prefixWriter, l NodeLease) {
+	if l.Lease == nil {
+		w.write(level0, "Lease:\tFailed to get lease: %v\n", l.Err)
+		return
+	}
+	w.write(level0, "Lease:\n")
+	holder := "<unset>"
+	if h := l.Lease.Spec.HolderIdentity; h != nil {
+		holder = *h
+	}
+	w.write(level1, "HolderIdentity:\t%s\n", holder)
+	w.write(level1, "AcquireTime:\t%s\n", microOrUnset(l.Lease.Spec.AcquireTime))
+	w.write(level1, "RenewTime:\t%s\n", microOrUnset(l.Lease.Spec.RenewTime))
+}
+
+func microOrUnset(t *metav1.MicroTime) string {
+	if t == nil {
+		return "<unset>"
+	}
+	return t.Time.Format(time.RFC1123Z)
 }
 
 func taints(w prefixWriter, ts []corev1.Taint) {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 )
@@ -92,4 +93,17 @@ func serviceExternalIP(s *corev1.Service) string {
 		return s.Spec.ExternalName
 	}
 	return "<unknown>"
+}
+
+// LeaseTable is the `get leases` table (kubectl: NAME, HOLDER, AGE).
+func LeaseTable(items []coordinationv1.Lease, now time.Time) Table {
+	t := Table{Columns: []Column{{Name: "Name"}, {Name: "Holder"}, {Name: "Age"}}}
+	for _, l := range items {
+		holder := ""
+		if l.Spec.HolderIdentity != nil {
+			holder = *l.Spec.HolderIdentity
+		}
+		t.Rows = append(t.Rows, Row{Namespace: l.Namespace, Cells: []string{l.Name, holder, Age(l.CreationTimestamp, now)}})
+	}
+	return t
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -27,6 +28,19 @@ redis   ClusterIP   10.96.0.12   <none>        6379/TCP   60s   run=redis
 	got = render(t, TableOptions{}, ConfigMapTable([]corev1.ConfigMap{cm}, now))
 	want = `NAME           DATA   AGE
 nginx-config   2      60m
+`
+	if got != want {
+		t.Errorf("got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestLeaseTable(t *testing.T) {
+	holder := "kind-worker"
+	l := coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "kind-worker", Namespace: "kube-node-lease", CreationTimestamp: ago(2 * time.Minute)},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder}}
+	got := render(t, TableOptions{WithNamespace: true}, LeaseTable([]coordinationv1.Lease{l}, now))
+	want := `NAMESPACE         NAME          HOLDER        AGE
+kube-node-lease   kind-worker   kind-worker   2m
 `
 	if got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

@@ -126,7 +126,12 @@ type NamePrinter struct{ Operation string }
 // PrintObject implements ObjectPrinter.
 func (p NamePrinter) PrintObject(w io.Writer, obj Object) error {
 	for _, o := range Items(obj) {
-		line := strings.ToLower(str(o, "kind")) + "/" + str(o, "metadata", "name")
+		kind := strings.ToLower(str(o, "kind"))
+		// kubectl qualifies kinds outside the core group: "lease.coordination.k8s.io/x".
+		if group, _, ok := strings.Cut(str(o, "apiVersion"), "/"); ok {
+			kind += "." + group
+		}
+		line := kind + "/" + str(o, "metadata", "name")
 		if p.Operation != "" {
 			line += " " + p.Operation
 		}

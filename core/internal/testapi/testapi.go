@@ -24,7 +24,11 @@ type Server struct {
 }
 
 // Start runs etcd and the API server until the test ends.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { return StartWith(t, nil) }
+
+// StartWith is Start with configure changing the server's configuration
+// (nil: none) before it starts.
+func StartWith(t testing.TB, configure func(*apiserver.Config)) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	e, err := embedetcd.Start(context.Background(), dir)
@@ -44,7 +48,11 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := apiserver.New(apiserver.Config{Store: store.New(e.Client), CA: ca, ServingCert: serving, AgentClientCert: toAgents})
+	cfg := apiserver.Config{Store: store.New(e.Client), CA: ca, ServingCert: serving, AgentClientCert: toAgents}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv, err := apiserver.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

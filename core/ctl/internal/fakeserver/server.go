@@ -216,7 +216,11 @@ func resourceOf(name string) (api.Resource, error) {
 }
 
 func notFound(resource, name string) error {
-	return api.ToGRPC(apierrors.NewNotFound(schema.GroupResource{Resource: resource}, name))
+	gr := schema.GroupResource{Resource: resource}
+	if r, err := api.Lookup(resource); err == nil {
+		gr = r.GroupResource()
+	}
+	return api.ToGRPC(apierrors.NewNotFound(gr, name))
 }
 
 // Create implements apipb.SkiffServer.

@@ -1,0 +1,97 @@
+package apiserver_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiffhq/skiff/core/api"
+	"github.com/skiffhq/skiff/core/api/apipb"
+	"github.com/skiffhq/skiff/core/apiserver"
+	"github.com/skiffhq/skiff/core/internal/testapi"
+)
+
+func newLease(name, ns string) *coordinationv1.Lease {
+	holder, seconds := name, int32(40)
+	return &coordinationv1.Lease{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &seconds,
+			RenewTime: &metav1.MicroTime{Time: time.Now()}},
+	}
+}
+
+// A node's Lease lives in etcd under a lease of the node grace period that
+// each renewal re-arms: renewed, it stays; left alone, etcd deletes it. A
+// Lease outside kube-node-lease does not expire.
+func TestNodeLeasesExpireUnlessRenewed(t *testing.T) {
+	const ttl = 3 * time.Second
+	s := testapi.StartWith(t, func(c *apiserver.Config) { c.NodeLeaseTTL = ttl })
+	ctx := context.Background()
+	node, other := newLease("node-1", api.NodeLeaseNamespace), newLease("leader", "default")
+	if err := s.Admin.Create(ctx, api.Leases, api.NodeLeaseNamespace, node); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Admin.Create(ctx, api.Leases, "default", other); err != nil {
+		t.Fatal(err)
+	}
+	// Renew for twice the TTL: the Lease must survive.
+	for deadline := time.Now().Add(2 * ttl); time.Now().Before(deadline); time.Sleep(ttl / 3) {
+		node.Spec.RenewTime = &metav1.MicroTime{Time: time.Now()}
+		if err := s.Admin.Update(ctx, api.Leases, api.NodeLeaseNamespace, node, ""); err != nil {
+			t.Fatalf("renew node lease: %v", err)
+		}
+	}
+	// Stop renewing: etcd deletes it within the TTL (plus its expiry
+	// check interval).
+	stopped := time.Now()
+	for {
+		var got coordinationv1.Lease
+		err := s.Admin.Get(ctx, api.Leases, api.NodeLeaseNamespace, "node-1", &got)
+		if apierrors.IsNotFound(err) {
+			if took := time.Since(stopped); took < ttl-time.Second {
+				t.Errorf("node lease expired %v after its last renewal, before its TTL %v", took, ttl)
+			}
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(stopped) > ttl+5*time.Second {
+			t.Fatalf("node lease still there %v after its last renewal (TTL %v)", time.Since(stopped), ttl)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var got coordinationv1.Lease
+	if err := s.Admin.Get(ctx, api.Leases, "default", "leader", &got); err != nil {
+		t.Errorf("a lease outside %s expired: %v", api.NodeLeaseNamespace, err)
+	}
+	if got.Spec.HolderIdentity == nil || *got.Spec.HolderIdentity != "leader" || got.APIVersion != "coordination.k8s.io/v1" {
+		t.Errorf("stored lease: %+v %+v", got.TypeMeta, got.Spec)
+	}
+}
+
+func TestLeaseDecodingAndValidation(t *testing.T) {
+	s := testapi.Start(t)
+	ctx := context.Background()
+	for _, tc := range []struct{ name, body, want string }{
+		{"core apiVersion", `{"apiVersion":"v1","kind":"Lease","metadata":{"name":"a"}}`, `skiff serves only "coordination.k8s.io/v1"`},
+		{"unsupported field", `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"a"},"spec":{"strategy":"OldestEmulationVersion"}}`, "spec.strategy: not supported by skiff"},
+		{"unknown field", `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"a"},"spec":{"holder":"x"}}`, `unknown field "spec.holder"`},
+		{"negative duration", `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"a"},"spec":{"leaseDurationSeconds":0}}`, "spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0"},
+		{"bad name", `{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"A_B"}}`, "metadata.name: Invalid value"},
+	} {
+		_, err := s.Admin.API.Create(ctx, &apipb.CreateRequest{Resource: "leases", Namespace: "default", Json: []byte(tc.body)})
+		if err == nil || !strings.Contains(api.FromGRPC(err).Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to contain %q", tc.name, err, tc.want)
+		}
+	}
+	if _, err := s.Admin.API.Get(ctx, &apipb.GetRequest{Resource: "leases", Namespace: "default", Name: "a"}); !apierrors.IsNotFound(api.FromGRPC(err)) {
+		t.Errorf("a refused lease was stored: %v", err)
+	}
+}
