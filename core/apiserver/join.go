@@ -2,10 +2,16 @@ package apiserver
 
 // Joining with a bootstrap token.
 //
-// `skiffd server` makes a bootstrap token at first start (kubeadm's format,
-// "[a-z0-9]{6}.[a-z0-9]{16}", kept in <data-dir>/join-token, mode 0600).
-// An agent that has it calls Join without a client certificate (the one
-// method the auth interceptor lets through unauthenticated) and gets the
+// Bootstrap tokens are kubeadm's: "<id>.<secret>" ([a-z0-9]{6}.[a-z0-9]{16}),
+// each kept as the Secret kube-system/bootstrap-token-<id> of type
+// bootstrap.kubernetes.io/token (registry/secrets.go), encrypted at rest
+// like every secret, optionally expiring, made by `skiffd server` at first
+// start (also written to <data-dir>/join-token, mode 0600) and by
+// `skiffctl token create`, and deleted once expired by the token cleaner
+// (controllers/tokencleaner.go).
+// An agent that has one calls Join without a client certificate (the one
+// method the auth interceptor lets through unauthenticated); Join checks the
+// token as Kubernetes' bootstrap token authenticator does and returns the
 // cluster CA, a node client certificate (system:node:<name>, group
 // system:nodes) and a serving certificate for its NodeAgent server. The
 // agent authenticates the server by pinning the CA ("sha256:<hex>" of the
@@ -17,18 +23,17 @@ package apiserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
-	"regexp"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -37,38 +42,52 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/api/apipb"
 	"github.com/skiffhq/skiff/core/pki"
+	"github.com/skiffhq/skiff/core/registry"
 )
 
-// JoinTokenFile is the token's file name in the server's data dir.
+// JoinTokenFile is the file name, in the server's data dir, of the token
+// made at first start.
 const JoinTokenFile = "join-token"
-
-var tokenRE = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
 
 // joinState is what Join needs; the server holds one.
 type joinState struct {
-	mu    sync.Mutex
-	ca    *pki.CA
-	token string // "" refuses every Join
+	mu  sync.Mutex
+	ca  *pki.CA
+	log *slog.Logger // nil: slog.Default()
 }
 
-// SetJoinToken sets the bootstrap token Join accepts ("" disables Join).
-func (s *Server) SetJoinToken(token string) {
+// SetJoinLog sets where Join logs why it refused a token (the caller
+// only learns that the token is invalid).
+func (s *Server) SetJoinLog(l *slog.Logger) {
 	s.join.mu.Lock()
 	defer s.join.mu.Unlock()
-	s.join.token = token
+	s.join.log = l
 }
 
-// Join trades the bootstrap token for node credentials.
-func (s *Server) Join(_ context.Context, req *apipb.JoinRequest) (*apipb.JoinResponse, error) {
+// errInvalidToken is all a caller learns about a refused token.
+var errInvalidToken = status.Error(codes.Unauthenticated, "join: invalid bootstrap token")
+
+// Join trades a bootstrap token for node credentials.
+func (s *Server) Join(ctx context.Context, req *apipb.JoinRequest) (*apipb.JoinResponse, error) {
 	s.join.mu.Lock()
-	token, ca := s.join.token, s.join.ca
+	ca, log := s.join.ca, s.join.log
 	s.join.mu.Unlock()
-	if token == "" || ca == nil || ca.Key == nil || subtle.ConstantTimeCompare([]byte(req.Token), []byte(token)) != 1 {
-		return nil, status.Error(codes.Unauthenticated, "join: invalid bootstrap token")
+	if log == nil {
+		log = slog.Default()
+	}
+	if ca == nil || ca.Key == nil {
+		log.Warn("join refused: the server has no CA key to issue node certificates", "node", req.NodeName)
+		return nil, errInvalidToken
+	}
+	if err := s.checkBootstrapToken(ctx, req.Token); err != nil {
+		log.Warn("join refused", "node", req.NodeName, "reason", err)
+		return nil, errInvalidToken
 	}
 	if errs := validation.IsDNS1123Subdomain(req.NodeName); len(errs) > 0 {
 		return nil, status.Errorf(codes.InvalidArgument, "join: node name %q: %s", req.NodeName, strings.Join(errs, "; "))
@@ -89,37 +108,80 @@ func (s *Server) Join(_ context.Context, req *apipb.JoinRequest) (*apipb.JoinRes
 		ServingCert: serving.CertPEM, ServingKey: serving.KeyPEM}, nil
 }
 
-// LoadOrCreateJoinToken reads the token at path, or makes one there (mode
-// 0600). created tells whether it was made now.
-func LoadOrCreateJoinToken(path string) (token string, created bool, err error) {
-	data, err := os.ReadFile(path)
-	if err == nil {
-		token = strings.TrimSpace(string(data))
-		if !tokenRE.MatchString(token) {
-			return "", false, fmt.Errorf("join token %s: malformed (want [a-z0-9]{6}.[a-z0-9]{16})", path)
-		}
-		return token, false, nil
+// checkBootstrapToken checks token against its Secret, read (and
+// decrypted) through the object store, as Kubernetes' bootstrap token
+// authenticator does: the secret part in constant time, then expiry and
+// usage. The error is for the server's log: it names the token id, never
+// the secret part.
+func (s *Server) checkBootstrapToken(ctx context.Context, token string) error {
+	id, secret, err := registry.ParseBootstrapToken(token)
+	if err != nil {
+		return err
 	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return "", false, fmt.Errorf("join token %s: %w", path, err)
+	name := registry.BootstrapTokenSecretName(id)
+	_, obj, err := s.objects.get(ctx, api.Secrets.Name, registry.BootstrapTokenNamespace, name)
+	if err != nil {
+		return fmt.Errorf("bootstrap token %q: %w", id, err)
 	}
-	token = randomToken(6) + "." + randomToken(16)
-	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
-		return "", false, fmt.Errorf("join token %s: %w", path, err)
+	sec, ok := obj.(*corev1.Secret)
+	if !ok || sec.Type != corev1.SecretTypeBootstrapToken {
+		return fmt.Errorf("bootstrap token %q: secret %q in %q is not of type %s", id, name, registry.BootstrapTokenNamespace, corev1.SecretTypeBootstrapToken)
 	}
-	return token, true, nil
+	if subtle.ConstantTimeCompare([]byte(secret), sec.Data[registry.BootstrapTokenSecretKey]) != 1 {
+		return fmt.Errorf("bootstrap token %q: the secret part does not match", id)
+	}
+	if string(sec.Data[registry.BootstrapTokenIDKey]) != id {
+		return fmt.Errorf("bootstrap token %q: secret %q holds token id %q", id, name, sec.Data[registry.BootstrapTokenIDKey])
+	}
+	if registry.BootstrapTokenExpired(sec, s.objects.now()) {
+		return fmt.Errorf("bootstrap token %q: expired (%s %q)", id, registry.BootstrapTokenExpirationKey, sec.Data[registry.BootstrapTokenExpirationKey])
+	}
+	if string(sec.Data[registry.BootstrapTokenUsageAuthentication]) != "true" {
+		return fmt.Errorf("bootstrap token %q: %s is not \"true\"", id, registry.BootstrapTokenUsageAuthentication)
+	}
+	return nil
 }
 
-func randomToken(n int) string {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+// ReadJoinToken reads the token file at path (an error wrapping
+// os.ErrNotExist when there is none).
+func ReadJoinToken(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("join token %s: %w", path, err)
 	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
+	token := strings.TrimSpace(string(data))
+	if _, _, err := registry.ParseBootstrapToken(token); err != nil {
+		return "", fmt.Errorf("join token %s: %w", path, err)
 	}
-	return string(b)
+	return token, nil
+}
+
+// WriteJoinToken writes token to path, mode 0600. The file appears whole
+// (written aside, then renamed): `skiffctl cluster create` reads it as
+// soon as it exists.
+func WriteJoinToken(path, token string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("join token %s: %w", path, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		return fmt.Errorf("join token %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("join token %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("join token %s: %w", path, err)
+	}
+	ok = true
+	return nil
 }
 
 // CACertHash is the pin of a CA certificate: "sha256:" and the hex SHA-256

@@ -1,12 +1,18 @@
 package apiserver_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -21,11 +27,21 @@ import (
 	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/embedetcd"
 	"github.com/skiffhq/skiff/core/pki"
+	"github.com/skiffhq/skiff/core/registry"
 	"github.com/skiffhq/skiff/core/store"
 )
 
-// startJoinable runs an API server that accepts token for Join.
-func startJoinable(t *testing.T, token string) (addr string, ca *pki.CA) {
+// joinable is an API server with encryption at rest, where tokens are
+// made as admin.
+type joinable struct {
+	addr  string
+	ca    *pki.CA
+	admin *client.Client
+	srv   *apiserver.Server
+	etcd  *embedetcd.Etcd
+}
+
+func startJoinable(t *testing.T) *joinable {
 	t.Helper()
 	dir := t.TempDir()
 	e, err := embedetcd.Start(context.Background(), dir)
@@ -33,7 +49,8 @@ func startJoinable(t *testing.T, token string) (addr string, ca *pki.CA) {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	if ca, err = pki.LoadOrCreateCA(dir); err != nil {
+	ca, err := pki.LoadOrCreateCA(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	serving, err := ca.IssueServer("skiff-apiserver", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
@@ -44,40 +61,71 @@ func startJoinable(t *testing.T, token string) (addr string, ca *pki.CA) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := apiserver.New(apiserver.Config{Store: store.New(e.Client), CA: ca, ServingCert: serving, AgentClientCert: toAgents})
+	// Tokens are secrets, encrypted at rest: Join must read them decrypted.
+	keys, err := apiserver.LoadOrCreateEncryptionKeys(filepath.Join(dir, apiserver.EncryptionKeysFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.SetJoinToken(token)
+	srv, err := apiserver.New(apiserver.Config{Store: store.New(e.Client), CA: ca, ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	return lis.Addr().String(), ca
-}
-
-func TestJoinIssuesNodeCredentials(t *testing.T) {
-	token, created, err := apiserver.LoadOrCreateJoinToken(filepath.Join(t.TempDir(), apiserver.JoinTokenFile))
-	if err != nil || !created {
-		t.Fatalf("make token: %v (created %v)", err, created)
-	}
-	addr, ca := startJoinable(t, token)
-	ctx := context.Background()
-	pin := apiserver.CACertHash(ca.Cert)
-
-	if _, err := apiserver.JoinCluster(ctx, addr, "abcdef.0123456789abcdef", pin, "n1", "10.0.0.1"); status.Code(unwrapGRPC(err)) != codes.Unauthenticated {
-		t.Errorf("join with a wrong token: %v, want Unauthenticated", err)
-	}
-	if _, err := apiserver.JoinCluster(ctx, addr, token, "sha256:00", "n1", "10.0.0.1"); err == nil {
-		t.Error("join with a wrong CA pin succeeded")
-	}
-	resp, err := apiserver.JoinCluster(ctx, addr, token, pin, "n1", "10.0.0.1")
+	j := &joinable{addr: lis.Addr().String(), ca: ca, srv: srv, etcd: e}
+	kp, err := ca.IssueClient("admin", []string{pki.GroupAdmins})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := clientconfig.New("n1", addr, resp.CaPem, resp.ClientCert, resp.ClientKey).Current("")
+	r, err := clientconfig.New("admin", j.addr, ca.CertPEM, kp.CertPEM, kp.KeyPEM).Current("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.admin, err = client.New(r); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.admin.Close() })
+	return j
+}
+
+// addToken stores token's secret (expiring ttl from now; 0: never), after
+// change, if any, edits it.
+func (j *joinable) addToken(t *testing.T, token string, ttl time.Duration, change func(*corev1.Secret)) {
+	t.Helper()
+	s, err := registry.NewBootstrapTokenSecret(token, ttl, "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if change != nil {
+		change(s)
+	}
+	if err := j.admin.Create(context.Background(), api.Secrets, s.Namespace, s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestJoinIssuesNodeCredentials(t *testing.T) {
+	j := startJoinable(t)
+	token := registry.GenerateBootstrapToken()
+	j.addToken(t, token, time.Hour, nil)
+	ctx := context.Background()
+	pin := apiserver.CACertHash(j.ca.Cert)
+
+	if _, err := apiserver.JoinCluster(ctx, j.addr, "abcdef.0123456789abcdef", pin, "n1", "10.0.0.1"); status.Code(unwrapGRPC(err)) != codes.Unauthenticated {
+		t.Errorf("join with a wrong token: %v, want Unauthenticated", err)
+	}
+	if _, err := apiserver.JoinCluster(ctx, j.addr, token, "sha256:00", "n1", "10.0.0.1"); err == nil {
+		t.Error("join with a wrong CA pin succeeded")
+	}
+	resp, err := apiserver.JoinCluster(ctx, j.addr, token, pin, "n1", "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := clientconfig.New("n1", j.addr, resp.CaPem, resp.ClientCert, resp.ClientKey).Current("")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,17 +144,83 @@ func TestJoinIssuesNodeCredentials(t *testing.T) {
 	if _, err := (pki.KeyPair{CertPEM: resp.ServingCert, KeyPEM: resp.ServingKey}).TLSCertificate(); err != nil {
 		t.Errorf("serving certificate: %v", err)
 	}
+	// The token's secret is encrypted in etcd, like every secret.
+	kv, err := j.etcd.Client.Get(ctx, "/skiff/registry/secrets/kube-system/bootstrap-token-"+token[:6])
+	if err != nil || len(kv.Kvs) != 1 {
+		t.Fatalf("stored token: %v %v", kv, err)
+	}
+	if v := kv.Kvs[0].Value; !bytes.HasPrefix(v, []byte("k8s:enc:aesgcm:v1:")) || bytes.Contains(v, []byte(token[7:])) {
+		t.Errorf("stored token is not encrypted: %q", v)
+	}
+}
+
+// TestJoinChecksTheToken: each way a token is refused answers the caller
+// with the same Unauthenticated error, and logs the reason on the server.
+func TestJoinChecksTheToken(t *testing.T) {
+	j := startJoinable(t)
+	var log syncBuffer
+	j.srv.SetJoinLog(slog.New(slog.NewTextHandler(&log, nil)))
+	never, valid := "nevexp.0123456789abcdef", "valid1.0123456789abcdef"
+	j.addToken(t, never, 0, nil)
+	j.addToken(t, valid, time.Hour, nil)
+	j.addToken(t, "expird.0123456789abcdef", 0, func(s *corev1.Secret) {
+		s.Data[registry.BootstrapTokenExpirationKey] = []byte(time.Now().Add(-time.Second).UTC().Format(time.RFC3339))
+	})
+	j.addToken(t, "nousag.0123456789abcdef", time.Hour, func(s *corev1.Secret) {
+		delete(s.Data, registry.BootstrapTokenUsageAuthentication)
+		s.Data[registry.BootstrapTokenUsagePrefix+"signing"] = []byte("true")
+	})
+	j.addToken(t, "usagef.0123456789abcdef", time.Hour, func(s *corev1.Secret) {
+		s.Data[registry.BootstrapTokenUsageAuthentication] = []byte("false")
+	})
+	// Named like a token but Opaque: not a token.
+	j.addToken(t, "opaque.0123456789abcdef", time.Hour, func(s *corev1.Secret) { s.Type = corev1.SecretTypeOpaque })
+
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, token, logged string
+	}{
+		{"expired", "expird.0123456789abcdef", `bootstrap token \"expird\": expired`},
+		{"wrong secret", "valid1.0123456789abcdee", `bootstrap token \"valid1\": the secret part does not match`},
+		{"unknown id", "nosuch.0123456789abcdef", `bootstrap token \"nosuch\": secrets \"bootstrap-token-nosuch\" not found`},
+		{"no usage", "nousag.0123456789abcdef", `bootstrap token \"nousag\": usage-bootstrap-authentication is not \"true\"`},
+		{"usage false", "usagef.0123456789abcdef", `bootstrap token \"usagef\": usage-bootstrap-authentication is not`},
+		{"opaque", "opaque.0123456789abcdef", `is not of type bootstrap.kubernetes.io/token`},
+		{"malformed", "valid1.0123456789ABCDEF", `malformed bootstrap token`},
+		{"empty", "", `malformed bootstrap token`},
+	} {
+		_, err := apiserver.JoinCluster(ctx, j.addr, tc.token, "", "n-"+strings.ReplaceAll(tc.name, " ", "-"), "10.0.0.1")
+		if status.Code(unwrapGRPC(err)) != codes.Unauthenticated || !strings.Contains(err.Error(), "join: invalid bootstrap token") {
+			t.Errorf("%s: %v, want Unauthenticated: join: invalid bootstrap token", tc.name, err)
+		}
+		if !strings.Contains(log.String(), tc.logged) {
+			t.Errorf("%s: server log lacks %q:\n%s", tc.name, tc.logged, log.String())
+		}
+	}
+	if strings.Contains(log.String(), "0123456789abcdee") || strings.Contains(log.String(), "0123456789ABCDEF") {
+		t.Errorf("the server log shows a token secret:\n%s", log.String())
+	}
+	for _, tok := range []string{never, valid} {
+		if _, err := apiserver.JoinCluster(ctx, j.addr, tok, "", "n1", "10.0.0.1"); err != nil {
+			t.Errorf("join with %s: %v", tok[:6], err)
+		}
+	}
+	// Deleting the secret revokes the token at once.
+	if _, err := j.admin.Delete(ctx, api.Secrets, "kube-system", "bootstrap-token-valid1", client.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apiserver.JoinCluster(ctx, j.addr, valid, "", "n1", "10.0.0.1"); status.Code(unwrapGRPC(err)) != codes.Unauthenticated {
+		t.Errorf("join with a deleted token: %v, want Unauthenticated", err)
+	}
 }
 
 // TestUnauthenticatedCallsAreRefused: without a client certificate only
 // Join answers; every other method is refused.
 func TestUnauthenticatedCallsAreRefused(t *testing.T) {
-	token, _, err := apiserver.LoadOrCreateJoinToken(filepath.Join(t.TempDir(), apiserver.JoinTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr, ca := startJoinable(t, token)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12})))
+	j := startJoinable(t)
+	token := registry.GenerateBootstrapToken()
+	j.addToken(t, token, time.Hour, nil)
+	conn, err := grpc.NewClient(j.addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: j.ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +235,7 @@ func TestUnauthenticatedCallsAreRefused(t *testing.T) {
 	}
 	_, err = anon.List(ctx, &apipb.ListRequest{Resource: "pods"})
 	check("List", err)
-	_, err = anon.Get(ctx, &apipb.GetRequest{Resource: "nodes", Name: "x"})
+	_, err = anon.Get(ctx, &apipb.GetRequest{Resource: "secrets", Namespace: "kube-system", Name: "bootstrap-token-" + token[:6]})
 	check("Get", err)
 	_, err = anon.Version(ctx, &apipb.VersionRequest{})
 	check("Version", err)
@@ -138,19 +252,51 @@ func TestUnauthenticatedCallsAreRefused(t *testing.T) {
 	if _, err := anon.Join(ctx, &apipb.JoinRequest{Token: "", NodeName: "n2", NodeIp: "10.0.0.2"}); status.Code(err) != codes.Unauthenticated {
 		t.Errorf("Join without a token: %v, want Unauthenticated", err)
 	}
-	// The token file is private.
-	dir := t.TempDir()
-	p := filepath.Join(dir, apiserver.JoinTokenFile)
-	if _, _, err := apiserver.LoadOrCreateJoinToken(p); err != nil {
+}
+
+func TestJoinTokenFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), apiserver.JoinTokenFile)
+	if _, err := apiserver.ReadJoinToken(p); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("read a missing file: %v, want ErrNotExist", err)
+	}
+	token := registry.GenerateBootstrapToken()
+	if err := apiserver.WriteJoinToken(p, token); err != nil {
 		t.Fatal(err)
 	}
+	// The token file is private, and holds nothing else.
 	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("token file mode: %v (%v), want 0600", fi.Mode().Perm(), err)
 	}
-	again, created, err := apiserver.LoadOrCreateJoinToken(p)
-	if err != nil || created || again == "" {
-		t.Errorf("reload token: %q created=%v %v", again, created, err)
+	if ents, _ := os.ReadDir(filepath.Dir(p)); len(ents) != 1 {
+		t.Errorf("files beside the token: %v", ents)
 	}
+	if again, err := apiserver.ReadJoinToken(p); err != nil || again != token {
+		t.Errorf("reload token: %q %v, want %q", again, err, token)
+	}
+	if err := os.WriteFile(p, []byte("not-a-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := apiserver.ReadJoinToken(p); err == nil || !strings.Contains(err.Error(), "malformed") {
+		t.Errorf("read a malformed token: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func unwrapGRPC(err error) error {

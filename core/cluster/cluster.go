@@ -446,6 +446,9 @@ func (s *State) startServer(ctx context.Context, o *Options) error {
 	if err := os.MkdirAll(s.ServerDataDir, 0o700); err != nil {
 		return err
 	}
+	// The bootstrap token expires after skiffd's default 24 h, as kubeadm's:
+	// agents keep the credentials their join gave them (RestartAgent
+	// included), and `skiffctl token create` makes more.
 	args := []string{"server", "--data-dir", s.ServerDataDir, "--listen", s.Server, "--cluster-cidr", s.ClusterCIDR, "--plugin-dir", o.PluginDir}
 	if o.NodeGracePeriod > 0 {
 		args = append(args, "--node-grace-period", o.NodeGracePeriod.String())

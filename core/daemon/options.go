@@ -42,11 +42,12 @@ type Options struct {
 	ClusterCIDR     string
 	NodeMaskBits    int
 	BackoffBase     time.Duration
-	// NodeGracePeriod is how long a node may go without a heartbeat before
-	// the server marks it NotReady (default 40s).
+	// NodeGracePeriod is how long a node may go without renewing its Lease
+	// before the server marks it NotReady (default 40s); it is also the
+	// TTL of node Leases in etcd.
 	NodeGracePeriod time.Duration
-	// HeartbeatInterval is how often the agent refreshes its node's status
-	// (default 10s).
+	// HeartbeatInterval is how often the agent renews its node's Lease and
+	// checks its status (default 10s).
 	HeartbeatInterval time.Duration
 	// NodeRoles become the node's node-role.kubernetes.io/<role> labels
 	// (default: control-plane for skiffd dev, none for an agent).
@@ -61,6 +62,10 @@ type Options struct {
 	// CACertHash pins the server's CA ("sha256:<hex>" of its
 	// SubjectPublicKeyInfo) when joining with a token.
 	CACertHash string
+	// TokenTTL is the lifetime of the bootstrap token `skiffd server`
+	// makes at first start; 0 means it never expires (the --token-ttl
+	// flag defaults to 24h, as kubeadm's).
+	TokenTTL time.Duration
 	// ServiceCIDR is the range Service ClusterIPs come from (default
 	// 10.96.0.0/12).
 	ServiceCIDR string

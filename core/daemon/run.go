@@ -2,12 +2,21 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/apiserver"
+	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/pki"
+	"github.com/skiffhq/skiff/core/registry"
 )
 
 // RunDev runs the server, one agent for this host and embedded etcd until
@@ -21,6 +30,7 @@ func RunDev(ctx context.Context, o Options, ready func(adminConfig string)) erro
 		return err
 	}
 	defer srv.stop()
+	srv.api.SetJoinLog(o.Log.With("component", "join"))
 	creds, err := issueNodeCredentials(&o, srv.ca)
 	if err != nil {
 		return err
@@ -46,20 +56,135 @@ func RunServer(ctx context.Context, o Options, ready func(adminConfig string)) e
 		return err
 	}
 	defer srv.stop()
-	token, created, err := apiserver.LoadOrCreateJoinToken(filepath.Join(o.DataDir, apiserver.JoinTokenFile))
+	srv.api.SetJoinLog(o.Log.With("component", "join"))
+	c, err := adminClient(srv)
 	if err != nil {
 		return err
 	}
-	srv.api.SetJoinToken(token)
-	if created {
-		o.Log.Info("made a bootstrap token for agents to join with", "file", filepath.Join(o.DataDir, apiserver.JoinTokenFile))
+	defer c.Close()
+	token, secret, err := firstStartToken(ctx, &o, c)
+	if err != nil {
+		return err
 	}
 	if ready != nil {
 		ready(filepath.Join(o.DataDir, "admin.conf"))
 	}
-	fmt.Fprintf(os.Stderr, "Join a node: skiffd agent --server %s --token %s --ca-cert-hash %s\n", srv.addr, token, apiserver.CACertHash(srv.ca.Cert))
+	printJoinCommand(&o, srv, token, secret)
 	<-ctx.Done()
 	return nil
+}
+
+func adminClient(srv *runningServer) (*client.Client, error) {
+	r, err := srv.adminCfg.Current("")
+	if err != nil {
+		return nil, err
+	}
+	return client.New(r)
+}
+
+// joinTokenRegisteredFile, beside the join-token file, holds the id of the
+// file's token once its Secret has been made: a token whose Secret is gone
+// after that expired or was deleted, and is not made again.
+const joinTokenRegisteredFile = apiserver.JoinTokenFile + ".registered"
+
+// firstStartToken is the token of <data-dir>/join-token, which `skiffctl
+// cluster create` and users read: made with its Secret (expiring after
+// o.TokenTTL) at first start. secret is nil when the token's Secret has
+// expired and been cleaned, or was deleted.
+func firstStartToken(ctx context.Context, o *Options, c *client.Client) (token string, secret *corev1.Secret, err error) {
+	path := filepath.Join(o.DataDir, apiserver.JoinTokenFile)
+	token, err = apiserver.ReadJoinToken(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return makeFirstStartToken(ctx, o, c, path)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	id, _, _ := registry.ParseBootstrapToken(token) // checked by ReadJoinToken
+	var s corev1.Secret
+	err = c.Get(ctx, api.Secrets, registry.BootstrapTokenNamespace, registry.BootstrapTokenSecretName(id), &s)
+	switch {
+	case err == nil:
+		return token, &s, nil
+	case !apierrors.IsNotFound(err):
+		return "", nil, fmt.Errorf("bootstrap token %q: %w", id, err)
+	case registeredTokenID(o) == id:
+		return token, nil, nil
+	}
+	// A data dir from before tokens were Secrets: its agents join with
+	// this token, which never expired, so its Secret does not expire
+	// either (skiffctl token delete revokes it).
+	sec, err := registry.NewBootstrapTokenSecret(token, 0, "The bootstrap token of skiffd server's data dir (made before tokens expired).", time.Now())
+	if err != nil {
+		return "", nil, err
+	}
+	if err := storeFirstStartToken(ctx, o, c, sec); err != nil {
+		return "", nil, err
+	}
+	o.Log.Info("stored the bootstrap token of the data dir as a Secret; it does not expire", "file", path, "secret", "kube-system/"+sec.Name)
+	return token, sec, nil
+}
+
+// makeFirstStartToken makes a token and its Secret, then writes the file:
+// once the file exists the token works.
+func makeFirstStartToken(ctx context.Context, o *Options, c *client.Client, path string) (string, *corev1.Secret, error) {
+	token := registry.GenerateBootstrapToken()
+	sec, err := registry.NewBootstrapTokenSecret(token, o.TokenTTL, "The bootstrap token made by 'skiffd server' at first start.", time.Now())
+	if err != nil {
+		return "", nil, fmt.Errorf("--token-ttl: %w", err)
+	}
+	if err := storeFirstStartToken(ctx, o, c, sec); err != nil {
+		return "", nil, err
+	}
+	if err := apiserver.WriteJoinToken(path, token); err != nil {
+		return "", nil, err
+	}
+	o.Log.Info("made a bootstrap token for agents to join with", "file", path, "ttl", ttlText(o.TokenTTL))
+	return token, sec, nil
+}
+
+// storeFirstStartToken creates sec and records that it was made.
+func storeFirstStartToken(ctx context.Context, o *Options, c *client.Client, sec *corev1.Secret) error {
+	if err := c.Create(ctx, api.Secrets, sec.Namespace, sec); err != nil {
+		return fmt.Errorf("bootstrap token %q: secret %q in %q: %w", sec.Data[registry.BootstrapTokenIDKey], sec.Name, sec.Namespace, err)
+	}
+	marker := filepath.Join(o.DataDir, joinTokenRegisteredFile)
+	if err := os.WriteFile(marker, append(sec.Data[registry.BootstrapTokenIDKey], '\n'), 0o600); err != nil {
+		return fmt.Errorf("bootstrap token: %w", err)
+	}
+	return nil
+}
+
+// registeredTokenID is the id in joinTokenRegisteredFile, "" if none.
+func registeredTokenID(o *Options) string {
+	data, err := os.ReadFile(filepath.Join(o.DataDir, joinTokenRegisteredFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(data))
+}
+
+// printJoinCommand tells how to join a node with the first-start token,
+// or how to make a token when it no longer works.
+func printJoinCommand(o *Options, srv *runningServer, token string, secret *corev1.Secret) {
+	path := filepath.Join(o.DataDir, apiserver.JoinTokenFile)
+	if secret == nil || registry.BootstrapTokenExpired(secret, time.Now()) {
+		fmt.Fprintf(os.Stderr, "The bootstrap token in %s has expired or was deleted. To join a node, make one: skiffctl --config %s token create --print-join-command\n",
+			path, filepath.Join(o.DataDir, "admin.conf"))
+		return
+	}
+	fmt.Fprintf(os.Stderr, "Join a node: skiffd agent --server %s --token %s --ca-cert-hash %s\n", srv.addr, token, apiserver.CACertHash(srv.ca.Cert))
+	if exp, ok, _ := registry.BootstrapTokenExpiration(secret); ok {
+		fmt.Fprintf(os.Stderr, "The token expires at %s; make more with: skiffctl --config %s token create --print-join-command\n",
+			exp.Format(time.RFC3339), filepath.Join(o.DataDir, "admin.conf"))
+	}
+}
+
+func ttlText(ttl time.Duration) string {
+	if ttl == 0 {
+		return "never expires"
+	}
+	return ttl.String()
 }
 
 // RunAgent runs a node agent that joins o.Server: with the bootstrap token
@@ -72,14 +197,21 @@ func RunAgent(ctx context.Context, o Options) error {
 	if err := o.defaults(); err != nil {
 		return err
 	}
-	var creds *nodeCredentials
-	if o.JoinToken != "" {
-		c, err := joinNodeCredentials(ctx, &o)
-		if err != nil {
+	creds, err := savedNodeCredentials(&o)
+	if err != nil {
+		return err
+	}
+	switch {
+	case creds != nil:
+		o.Log.Info("using the node credentials of an earlier join", "dir", filepath.Join(o.DataDir, nodeCredentialsDir))
+	case o.JoinToken != "":
+		if creds, err = joinNodeCredentials(ctx, &o); err != nil {
 			return err
 		}
-		creds = c
-	} else {
+		if err := saveNodeCredentials(filepath.Join(o.DataDir, nodeCredentialsDir), creds); err != nil {
+			return err
+		}
+	default:
 		if _, err := os.Stat(filepath.Join(o.PKIDir, "ca.key")); err != nil {
 			return fmt.Errorf("agent: the cluster CA or a join token is needed to join (looked in %s; pass --pki-dir or --token): %w", o.PKIDir, err)
 		}
@@ -97,6 +229,25 @@ func RunAgent(ctx context.Context, o Options) error {
 	}
 	defer ag.stop()
 	return wait(ctx, ag)
+}
+
+// savedNodeCredentials are the credentials of an earlier join, when they
+// are still good for this node and cluster; nil when the agent must join
+// (or use --pki-dir). Unusable ones are logged and replaced by the next
+// join.
+func savedNodeCredentials(o *Options) (*nodeCredentials, error) {
+	dir := filepath.Join(o.DataDir, nodeCredentialsDir)
+	creds, err := loadNodeCredentials(dir, o.NodeName, o.CACertHash, time.Now())
+	switch {
+	case err == nil:
+		return creds, nil
+	case errors.Is(err, errNoNodeCredentials):
+		if _, statErr := os.Stat(dir); statErr == nil {
+			o.Log.Warn("not using saved node credentials", "reason", err)
+		}
+		return nil, nil
+	}
+	return nil, err
 }
 
 func wait(ctx context.Context, ag *runningAgent) error {

@@ -109,7 +109,8 @@ func (s *runningServer) startAPI(o *Options) error {
 	if err != nil {
 		return err
 	}
-	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: s.ca, ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: keys})
+	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: s.ca, ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: keys,
+		NodeLeaseTTL: o.NodeGracePeriod})
 	if err != nil {
 		return err
 	}
@@ -203,6 +204,7 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 	go ipam.Run(cctx)
 	go (&controllers.NodeLifecycle{Client: c, GracePeriod: o.NodeGracePeriod, Log: o.Log.With("controller", "nodelifecycle")}).Run(cctx)
 	go (&controllers.Endpoints{Client: c, Log: o.Log.With("controller", "endpoints")}).Run(cctx)
+	go (&controllers.TokenCleaner{Client: c, Log: o.Log.With("controller", "tokencleaner")}).Run(cctx)
 	go reportPlugins(cctx, c, serverPluginNode, s.plugins)
 	return nil
 }

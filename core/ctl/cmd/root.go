@@ -39,6 +39,7 @@ and it takes ordinary Kubernetes v1 manifests.`,
 		NewCmdPortForward(f, streams),
 		NewCmdImage(f, streams),
 		NewCmdPlugin(f, streams),
+		NewCmdToken(f, flags, streams),
 		NewCmdVersion(f, streams),
 		NewCmdCluster(streams),
 	)

@@ -55,7 +55,7 @@ func agentFlags(cmd *cobra.Command, o *daemon.Options, backoff *time.Duration, i
 	f.StringVar(&o.PodBridge, "pod-bridge", "", "name of the node's pod bridge (default skiff0)")
 	f.StringSliceVar(&o.NodeRoles, "node-role", nil, "role of this node, shown by get nodes (repeatable; node-role.kubernetes.io/<role> label)")
 	f.StringVar(&o.RuntimeNamespace, "runtime-namespace", "", "containerd namespace of this node's images and containers (default skiff)")
-	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent refreshes its node's status")
+	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its node's Lease (its heartbeat)")
 }
 
 func newDev(out io.Writer) *cobra.Command {
@@ -106,8 +106,9 @@ func newServer(out io.Writer) *cobra.Command {
 	cmd.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:6443", "API server address")
 	cmd.Flags().StringVar(&endpoints, "etcd-endpoints", "", "comma-separated URLs of an external etcd cluster")
 	cmd.Flags().StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
-	cmd.Flags().DurationVar(&o.NodeGracePeriod, "node-grace-period", 40*time.Second, "how long a node may go without a heartbeat before it turns NotReady")
+	cmd.Flags().DurationVar(&o.NodeGracePeriod, "node-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it turns NotReady (the TTL of node Leases in etcd)")
 	cmd.Flags().BoolVar(&o.WriteUserConfig, "user-config", false, "also merge the admin config into ~/.skiff/config")
+	cmd.Flags().DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the bootstrap token made at first start (<data-dir>/join-token); 0 means it never expires")
 	return cmd
 }
 
@@ -127,7 +128,7 @@ func newAgent() *cobra.Command {
 	agentFlags(cmd, &o, &o.BackoffBase, &insecure)
 	cmd.Flags().StringVar(&o.Server, "server", "", "API server address (host:port)")
 	cmd.Flags().StringVar(&o.PKIDir, "pki-dir", "", "directory holding the cluster CA (ca.crt, ca.key) used to make this node's credentials")
-	cmd.Flags().StringVar(&o.JoinToken, "token", "", "bootstrap token to join with (the server's <data-dir>/join-token), instead of --pki-dir")
+	cmd.Flags().StringVar(&o.JoinToken, "token", "", "bootstrap token to join with (the server's <data-dir>/join-token, or from skiffctl token create), instead of --pki-dir")
 	cmd.Flags().StringVar(&o.CACertHash, "ca-cert-hash", "", "with --token: pin of the server's CA, sha256:<hex> of its public key (printed by skiffd server)")
 	return cmd
 }
