@@ -44,11 +44,17 @@ func (m *multiCluster) ctlIn(stdin string, args ...string) (string, string, erro
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "skiffctl"), args...)
-	cmd.Env = append(os.Environ(), "SKIFFCONFIG="+m.config, "HOME="+m.home, skcluster.EnvStateRoot+"="+m.stateDir)
+	cmd.Env = append(os.Environ(), m.env()...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
 	err := cmd.Run()
 	return out.String(), errb.String(), err
+}
+
+// env is what skiffctl needs to reach the cluster: the client config, home
+// and cluster state all in the test's temp dir.
+func (m *multiCluster) env() []string {
+	return []string{"SKIFFCONFIG=" + m.config, "HOME=" + m.home, skcluster.EnvStateRoot + "=" + m.stateDir}
 }
 
 func (m *multiCluster) ctl(args ...string) (string, string, error) { return m.ctlIn("", args...) }
@@ -174,6 +180,16 @@ func TestMultiNodeCluster(t *testing.T) {
 	if roles[cp] != "control-plane" {
 		t.Errorf("no control-plane node %s in:\n%s", cp, out)
 	}
+	// Every agent heartbeats through its Lease, as kubelets do.
+	m.waitFor("a lease per node", 10*time.Second, func() (bool, string) {
+		out, _, _ := m.ctl("get", "leases", "-n", "kube-node-lease", "-o", `jsonpath={range .items[*]}{.metadata.name}={.spec.holderIdentity} {end}`)
+		for _, n := range st.Nodes {
+			if !strings.Contains(out, n.Name+"="+n.Name+" ") {
+				return false, out
+			}
+		}
+		return true, out
+	})
 
 	// Pods pinned to two workers talk by pod IP across the overlay.
 	m.ctlIn(fmt.Sprintf(`apiVersion: v1
@@ -225,16 +241,15 @@ spec:
 		return err == nil && strings.Contains(got, "hello-from-web"), fmt.Sprintf("%q %v", got, err)
 	})
 
-	// Through a Service name, when Services are there.
-	if _, _, err := m.ctl("expose", "--help"); err == nil {
-		t.Run("service", func(t *testing.T) {
-			m.mustCtl("expose", "pod", "web", "--port", "80", "--target-port", "8080")
-			m.waitFor("client reaches web by Service name", 30*time.Second, func() (bool, string) {
-				got, err := fetch("http://web/")
-				return err == nil && strings.Contains(got, "hello-from-web"), fmt.Sprintf("%q %v", got, err)
-			})
-		})
-	}
+	// Through a Service name.
+	m.mustCtl("expose", "pod", "web", "--port", "80", "--target-port", "8080")
+	m.waitFor("client reaches web by Service name", 30*time.Second, func() (bool, string) {
+		got, err := fetch("http://web/")
+		return err == nil && strings.Contains(got, "hello-from-web"), fmt.Sprintf("%q %v", got, err)
+	})
+
+	// The chapter's ambassador pattern, across workers.
+	m.ambassadorAcrossNodes(t, tmp, []string{w1, w2, m.name + "-worker3"})
 
 	webUID := m.jsonpath("pod/web", "{.metadata.uid}")
 	countWeb := func() int {
@@ -270,7 +285,21 @@ spec:
 		s := m.jsonpath("node/"+w1, `{.status.conditions[?(@.type=="Ready")].status}`)
 		return s == "Unknown", s
 	})
-	t.Logf("%s NotReady %v after its agent was killed (grace %v)", w1, time.Since(killed).Round(100*time.Millisecond), grace)
+	notReadyAfter := time.Since(killed)
+	t.Logf("%s NotReady %v after its agent was killed (grace %v)", w1, notReadyAfter.Round(100*time.Millisecond), grace)
+	if notReadyAfter < grace-time.Second {
+		t.Errorf("%s NotReady %v after its agent died, before the grace period %v", w1, notReadyAfter, grace)
+	}
+	// Its Lease expired in etcd; the other nodes' are there.
+	if _, errOut, err := m.ctl("get", "lease", w1, "-n", "kube-node-lease"); err == nil || !strings.Contains(errOut, "NotFound") {
+		t.Errorf("lease of %s after its agent died: err %v, %s", w1, err, errOut)
+	}
+	if out := m.mustCtl("describe", "node", w1); !strings.Contains(out, "Failed to get lease") {
+		t.Errorf("describe node %s does not show the missing lease:\n%s", w1, out)
+	}
+	if out, _, err := m.ctl("get", "lease", w2, "-n", "kube-node-lease", "--no-headers"); err != nil || !strings.Contains(out, w2) {
+		t.Errorf("lease of the live node %s: %v %s", w2, err, out)
+	}
 	if out := m.mustCtl("get", "nodes"); !strings.Contains(out, "NotReady") {
 		t.Errorf("get nodes does not show NotReady:\n%s", out)
 	}
@@ -288,6 +317,9 @@ spec:
 		s := m.jsonpath("node/"+w1, `{.status.conditions[?(@.type=="Ready")].status}`)
 		return s == "True", s
 	})
+	if out := m.mustCtl("describe", "node", w1); !strings.Contains(out, "HolderIdentity:  "+w1) {
+		t.Errorf("describe node %s: no renewed lease:\n%s", w1, out)
+	}
 	m.waitFor("web ready again", 30*time.Second, func() (bool, string) {
 		s := m.jsonpath("pod/web", `{.status.conditions[?(@.type=="Ready")].status}`)
 		return s == "True", s

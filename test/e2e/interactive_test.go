@@ -299,8 +299,16 @@ type portForwarder struct {
 
 func (c *cluster) portForward(t *testing.T, args ...string) *portForwarder {
 	t.Helper()
+	return startPortForward(t, nil, append([]string{"--config", c.config, "port-forward"}, args...)...)
+}
+
+// startPortForward runs skiffctl with args (a port-forward) and env added
+// to the test's environment, until the test ends.
+func startPortForward(t *testing.T, env []string, args ...string) *portForwarder {
+	t.Helper()
 	f := &portForwarder{exited: make(chan error, 1)}
-	f.cmd = exec.Command(filepath.Join(binDir, "skiffctl"), append([]string{"--config", c.config, "port-forward"}, args...)...)
+	f.cmd = exec.Command(filepath.Join(binDir, "skiffctl"), args...)
+	f.cmd.Env = append(os.Environ(), env...)
 	f.cmd.Stdout, f.cmd.Stderr = &f.out, &f.errOut
 	f.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := testenv.Start(f.cmd); err != nil {
