@@ -6,7 +6,8 @@ package agent
 // renewal (registry.LeaseStrategy): when the agent stops renewing, etcd
 // deletes the Lease and the node lifecycle controller marks the node
 // NotReady. The Node's status, a much larger object, is written only when
-// it changes or every nodeStatusReportInterval (postStatus in node.go).
+// it changes or every nodeStatusReportInterval (postStatusIfChanged in
+// node.go).
 
 import (
 	"context"

@@ -28,7 +28,7 @@ import (
 
 // heartbeatInterval is how often the node's Lease is renewed and its status
 // checked (the kubelet renews every 10 s).
-const heartbeatInterval = 10 * time.Second
+const heartbeatInterval = 10 * time.Second // controllers.DefaultHeartbeatInterval
 
 // register creates the Node object, or refreshes it after a restart. Other
 // writers (the pod-CIDR allocator) may update the node meanwhile, so each

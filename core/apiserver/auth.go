@@ -17,11 +17,12 @@ import (
 
 // Authorization by group, checked on every call:
 //   - system:masters may call everything;
-//   - system:nodes (agents) may use the object verbs (to read their pods,
-//     register their node, write status and events) and report their
-//     plugins, but not load images or relay streams (Logs, Exec and
-//     PortForward stay out of nodeMethods: a node must not run commands
-//     in, or open connections to, pods of other nodes);
+//   - system:nodes (agents) may use the object verbs, within what the
+//     node authorizer allows each object request (nodeauth.go: their own
+//     Node, Lease and pods, and only the secrets their pods use), and
+//     report their plugins, but not load images or relay streams (Logs,
+//     Exec and PortForward stay out of nodeMethods: a node must not run
+//     commands in, or open connections to, pods of other nodes);
 //   - anyone else is refused.
 //
 // Authentication is the TLS client certificate, verified against the

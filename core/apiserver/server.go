@@ -56,6 +56,10 @@ type Server struct {
 	local localPlugins
 	// join is the bootstrap token and CA of Join (join.go).
 	join joinState
+	// podRefs is the node authorizer's index of what pods use
+	// (nodeauth.go); it runs until Stop.
+	podRefs *podRefIndex
+	stop    context.CancelFunc
 }
 
 // New builds a server.
@@ -89,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 		objects: &objects{store: cfg.Store, strategies: strategies, now: time.Now, eventTTL: cfg.EventTTL, transformers: transform},
 		agents:  newAgentDialer(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: cfg.CA.Pool(), MinVersion: tls.VersionTLS12}),
 	}
+	var ctx context.Context
+	ctx, s.stop = context.WithCancel(context.Background())
+	s.podRefs = newPodRefIndex(ctx, s.objects)
 	s.grpc = grpc.NewServer(append(base.WindowServerOptions(),
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.UnaryInterceptor(unaryAuth),
@@ -106,11 +113,15 @@ func (s *Server) Serve(lis net.Listener) error { return s.grpc.Serve(lis) }
 
 // Stop stops serving; open streams are cut.
 func (s *Server) Stop() {
+	s.stop()
 	s.grpc.Stop()
 	s.agents.close()
 }
 
 func (s *Server) Create(ctx context.Context, req *apipb.CreateRequest) (*apipb.Object, error) {
+	if err := s.authorizeObjects(ctx, verbCreate, req.Resource, req.Namespace, "", "", req.Json); err != nil {
+		return nil, api.ToGRPC(err)
+	}
 	obj, err := s.objects.create(ctx, req)
 	if err != nil {
 		return nil, api.ToGRPC(err)
@@ -120,6 +131,9 @@ func (s *Server) Create(ctx context.Context, req *apipb.CreateRequest) (*apipb.O
 }
 
 func (s *Server) Get(ctx context.Context, req *apipb.GetRequest) (*apipb.Object, error) {
+	if err := s.authorizeObjects(ctx, verbGet, req.Resource, req.Namespace, req.Name, "", nil); err != nil {
+		return nil, api.ToGRPC(err)
+	}
 	_, obj, err := s.objects.get(ctx, req.Resource, req.Namespace, req.Name)
 	if err != nil {
 		return nil, api.ToGRPC(err)
@@ -129,6 +143,9 @@ func (s *Server) Get(ctx context.Context, req *apipb.GetRequest) (*apipb.Object,
 }
 
 func (s *Server) List(ctx context.Context, req *apipb.ListRequest) (*apipb.ListResponse, error) {
+	if err := s.authorizeObjects(ctx, verbList, req.Resource, req.Namespace, "", "", nil); err != nil {
+		return nil, api.ToGRPC(err)
+	}
 	objs, rev, err := s.objects.list(ctx, req)
 	if err != nil {
 		return nil, api.ToGRPC(err)
@@ -145,6 +162,9 @@ func (s *Server) List(ctx context.Context, req *apipb.ListRequest) (*apipb.ListR
 }
 
 func (s *Server) Update(ctx context.Context, req *apipb.UpdateRequest) (*apipb.Object, error) {
+	if err := s.authorizeObjects(ctx, verbUpdate, req.Resource, req.Namespace, "", req.Subresource, req.Json); err != nil {
+		return nil, api.ToGRPC(err)
+	}
 	obj, err := s.objects.update(ctx, req)
 	if err != nil {
 		return nil, api.ToGRPC(err)
@@ -154,6 +174,9 @@ func (s *Server) Update(ctx context.Context, req *apipb.UpdateRequest) (*apipb.O
 }
 
 func (s *Server) Delete(ctx context.Context, req *apipb.DeleteRequest) (*apipb.Object, error) {
+	if err := s.authorizeObjects(ctx, verbDelete, req.Resource, req.Namespace, req.Name, "", nil); err != nil {
+		return nil, api.ToGRPC(err)
+	}
 	obj, err := s.objects.delete(ctx, req)
 	if err != nil {
 		return nil, api.ToGRPC(err)
@@ -163,6 +186,9 @@ func (s *Server) Delete(ctx context.Context, req *apipb.DeleteRequest) (*apipb.O
 }
 
 func (s *Server) Watch(req *apipb.WatchRequest, stream apipb.Skiff_WatchServer) error {
+	if err := s.authorizeObjects(stream.Context(), verbWatch, req.Resource, req.Namespace, "", "", nil); err != nil {
+		return api.ToGRPC(err)
+	}
 	return api.ToGRPC(s.objects.watch(stream.Context(), req, stream.Send))
 }
 

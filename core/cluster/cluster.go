@@ -59,6 +59,7 @@ import (
 	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/containerdproc"
+	"github.com/skiffhq/skiff/core/controllers"
 	"github.com/skiffhq/skiff/core/pki"
 )
 
@@ -233,6 +234,9 @@ func (o *Options) defaults() error {
 		o.Name = DefaultName
 	}
 	if err := checkName(o.Name); err != nil {
+		return err
+	}
+	if err := controllers.ValidateNodeTimings(o.NodeGracePeriod, o.HeartbeatInterval); err != nil {
 		return err
 	}
 	if o.Root == "" {

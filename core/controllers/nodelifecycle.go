@@ -22,6 +22,7 @@ package controllers
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -43,6 +44,10 @@ type nodeLiveness struct {
 	// firstSeen is when the controller first saw the node.
 	firstSeen time.Time
 }
+
+// DefaultHeartbeatInterval is how often agents renew their Lease unless
+// told otherwise (the kubelet's 10 s).
+const DefaultHeartbeatInterval = 10 * time.Second
 
 // DefaultNodeGracePeriod is how long a node may go without renewing its
 // Lease before it turns NotReady (Kubernetes' node-monitor-grace-period);
@@ -145,9 +150,10 @@ func (c *NodeLifecycle) check(ctx context.Context) {
 			c.warn(ctx, "mark node NotReady", err, "node", n.Name)
 			continue
 		}
-		if marked {
-			c.Log.Info("node stopped renewing its lease", "node", n.Name, "hadLease", live.hadLease, "grace", c.GracePeriod)
+		if !marked {
+			continue // its Lease came back meanwhile (or the next check sees it Unknown)
 		}
+		c.Log.Info("node stopped renewing its lease", "node", n.Name, "hadLease", live.hadLease, "grace", c.GracePeriod)
 		c.markPods(ctx, n.Name)
 	}
 }
@@ -270,4 +276,30 @@ func markPodNotReady(p *corev1.Pod, now metav1.Time) bool {
 	}
 	p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: ReasonNodeNotReady, LastTransitionTime: now})
 	return true
+}
+
+// MinNodeGracePeriod is the shortest grace period: etcd does not keep a
+// lease shorter than about 1.5 election timeouts (2 s with its defaults).
+const MinNodeGracePeriod = 2 * time.Second
+
+// ValidateNodeTimings checks a grace period against the interval agents
+// renew their Lease at (0: the defaults, 40 s and 10 s): a grace period
+// shorter than two renewals would let live nodes' Leases expire between
+// renewals and flap their nodes NotReady.
+func ValidateNodeTimings(grace, heartbeat time.Duration) error {
+	if grace == 0 {
+		grace = DefaultNodeGracePeriod
+	}
+	if heartbeat == 0 {
+		heartbeat = DefaultHeartbeatInterval
+	}
+	switch {
+	case grace < MinNodeGracePeriod:
+		return fmt.Errorf("--node-grace-period %v: must be at least %v", grace, MinNodeGracePeriod)
+	case heartbeat <= 0:
+		return fmt.Errorf("--heartbeat-interval %v: must be positive", heartbeat)
+	case 2*heartbeat > grace:
+		return fmt.Errorf("--node-grace-period %v must be at least twice --heartbeat-interval %v: agents renew their Lease every heartbeat interval", grace, heartbeat)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +146,24 @@ func podReadyStatus(t *testing.T, c *client.Client, name string) corev1.Conditio
 		}
 	}
 	return ""
+}
+
+func TestValidateNodeTimings(t *testing.T) {
+	for _, tc := range []struct {
+		grace, heartbeat time.Duration
+		want             string
+	}{
+		{0, 0, ""},
+		{4 * time.Second, time.Second, ""},
+		{4 * time.Second, 2 * time.Second, ""},
+		{time.Second, 0, "--node-grace-period 1s: must be at least 2s"},
+		{5 * time.Second, 0, "--node-grace-period 5s must be at least twice --heartbeat-interval 10s"},
+		{0, 30 * time.Second, "--node-grace-period 40s must be at least twice --heartbeat-interval 30s"},
+		{0, -time.Second, "--heartbeat-interval -1s: must be positive"},
+	} {
+		err := ValidateNodeTimings(tc.grace, tc.heartbeat)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("ValidateNodeTimings(%v, %v) = %v, want %q", tc.grace, tc.heartbeat, err, tc.want)
+		}
+	}
 }

@@ -29,9 +29,10 @@ const (
 )
 
 // saveNodeCredentials writes creds into dir (mode 0600 files in a 0700
-// dir), replacing what was there only once every file is written.
+// dir): into dir.new first, synced, then swapped in by renames, so that a
+// crash leaves the old set or the new one (restoreInterruptedSave).
 func saveNodeCredentials(dir string, creds *nodeCredentials) error {
-	tmp := dir + ".new"
+	tmp, old := dir+".new", dir+".old"
 	if err := os.RemoveAll(tmp); err != nil {
 		return fmt.Errorf("node credentials %s: %w", dir, err)
 	}
@@ -42,22 +43,64 @@ func saveNodeCredentials(dir string, creds *nodeCredentials) error {
 		credCA: creds.ca.CertPEM, credClientCert: creds.client.CertPEM, credClientKey: creds.client.KeyPEM,
 		credServeCert: creds.serving.CertPEM, credServeKey: creds.serving.KeyPEM,
 	} {
-		if err := os.WriteFile(filepath.Join(tmp, name), data, 0o600); err != nil {
+		if err := writeSynced(filepath.Join(tmp, name), data); err != nil {
 			return fmt.Errorf("node credentials %s: %w", dir, err)
 		}
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("node credentials %s: %w", dir, err)
+	}
+	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("node credentials %s: %w", dir, err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		return fmt.Errorf("node credentials %s: %w", dir, err)
 	}
-	return nil
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return fmt.Errorf("node credentials %s: %w", dir, err)
+	}
+	return os.RemoveAll(old)
+}
+
+// restoreInterruptedSave puts back the previous set when a save stopped
+// between its two renames.
+func restoreInterruptedSave(dir string) {
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		_ = os.Rename(dir+".old", dir)
+	}
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func syncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // errNoNodeCredentials: nothing saved, or nothing usable for this node and
-// cluster (the agent joins again).
-var errNoNodeCredentials = errors.New("no usable saved node credentials")
+// cluster (the agent joins again); errNothingSaved wraps it for the first.
+var (
+	errNoNodeCredentials = errors.New("no usable saved node credentials")
+	errNothingSaved      = fmt.Errorf("%w: none saved", errNoNodeCredentials)
+)
 
 // loadNodeCredentials reads what saveNodeCredentials wrote and checks it is
 // still good for node: the client certificate names the node, is signed by
@@ -65,12 +108,13 @@ var errNoNodeCredentials = errors.New("no usable saved node credentials")
 // is given (the agent was pointed at another cluster otherwise).
 func loadNodeCredentials(dir, node, caCertHash string, now time.Time) (*nodeCredentials, error) {
 	read := func(name string) ([]byte, error) { return os.ReadFile(filepath.Join(dir, name)) }
+	restoreInterruptedSave(dir)
 	caPEM, err := read(credCA)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, errNoNodeCredentials
+		return nil, errNothingSaved
 	}
 	if err != nil {
-		return nil, fmt.Errorf("node credentials %s: %w", dir, err)
+		return nil, fmt.Errorf("%w: %s: %v", errNoNodeCredentials, dir, err)
 	}
 	creds := &nodeCredentials{ca: &pki.CA{CertPEM: caPEM}}
 	for name, dst := range map[string]*[]byte{
@@ -78,18 +122,18 @@ func loadNodeCredentials(dir, node, caCertHash string, now time.Time) (*nodeCred
 		credServeCert: &creds.serving.CertPEM, credServeKey: &creds.serving.KeyPEM,
 	} {
 		if *dst, err = read(name); err != nil {
-			return nil, fmt.Errorf("node credentials %s: %w", dir, err)
+			return nil, fmt.Errorf("%w: %s: %v", errNoNodeCredentials, dir, err)
 		}
 	}
 	if creds.ca.Cert, err = parseCert(caPEM); err != nil {
-		return nil, fmt.Errorf("node credentials %s: %s: %w", dir, credCA, err)
+		return nil, fmt.Errorf("%w: %s: %s: %v", errNoNodeCredentials, dir, credCA, err)
 	}
 	if caCertHash != "" && apiserver.CACertHash(creds.ca.Cert) != caCertHash {
 		return nil, fmt.Errorf("%w: %s holds another cluster's CA (%s, want %s)", errNoNodeCredentials, dir, apiserver.CACertHash(creds.ca.Cert), caCertHash)
 	}
 	cert, err := parseCert(creds.client.CertPEM)
 	if err != nil {
-		return nil, fmt.Errorf("node credentials %s: %s: %w", dir, credClientCert, err)
+		return nil, fmt.Errorf("%w: %s: %s: %v", errNoNodeCredentials, dir, credClientCert, err)
 	}
 	if want := "system:node:" + node; cert.Subject.CommonName != want {
 		return nil, fmt.Errorf("%w: %s is for %q, not %q", errNoNodeCredentials, dir, cert.Subject.CommonName, want)
@@ -98,10 +142,10 @@ func loadNodeCredentials(dir, node, caCertHash string, now time.Time) (*nodeCred
 		return nil, fmt.Errorf("%w: %s: %v", errNoNodeCredentials, dir, err)
 	}
 	if _, err := creds.client.TLSCertificate(); err != nil {
-		return nil, fmt.Errorf("node credentials %s: %w", dir, err)
+		return nil, fmt.Errorf("%w: %s: client key pair: %v", errNoNodeCredentials, dir, err)
 	}
 	if _, err := creds.serving.TLSCertificate(); err != nil {
-		return nil, fmt.Errorf("node credentials %s: %w", dir, err)
+		return nil, fmt.Errorf("%w: %s: serving key pair: %v", errNoNodeCredentials, dir, err)
 	}
 	return creds, nil
 }

@@ -79,3 +79,33 @@ func TestNodeCredentialsSurviveARestart(t *testing.T) {
 		t.Errorf("temporary dir left: %v", err)
 	}
 }
+
+// A save cut between its renames leaves the old set, which a load puts
+// back; a corrupt set is not usable (the agent joins again).
+func TestNodeCredentialsInterruptedSaveAndCorruption(t *testing.T) {
+	ca, err := pki.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := issueNodeCredentials(&Options{NodeName: "w", NodeIP: "10.0.0.2"}, ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), nodeCredentialsDir)
+	if err := saveNodeCredentials(dir, creds); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir, dir+".old"); err != nil { // as if cut after the first rename
+		t.Fatal(err)
+	}
+	if _, err := loadNodeCredentials(dir, "w", "", time.Now()); err != nil {
+		t.Errorf("load after an interrupted save: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, credClientKey), []byte("garbage"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = loadNodeCredentials(dir, "w", "", time.Now())
+	if !errors.Is(err, errNoNodeCredentials) || errors.Is(err, errNothingSaved) {
+		t.Errorf("corrupt key: %v, want unusable credentials", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/core/config"
+	"github.com/skiffhq/skiff/core/controllers"
 	"github.com/skiffhq/skiff/core/pluginhost"
 )
 
@@ -146,7 +147,7 @@ func (o *Options) defaults() error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	return nil
+	return controllers.ValidateNodeTimings(o.NodeGracePeriod, o.HeartbeatInterval)
 }
 
 // loadConfig reads ConfigFile and selects Profile; the file's pluginDir

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,11 +81,6 @@ func adminClient(srv *runningServer) (*client.Client, error) {
 	return client.New(r)
 }
 
-// joinTokenRegisteredFile, beside the join-token file, holds the id of the
-// file's token once its Secret has been made: a token whose Secret is gone
-// after that expired or was deleted, and is not made again.
-const joinTokenRegisteredFile = apiserver.JoinTokenFile + ".registered"
-
 // firstStartToken is the token of <data-dir>/join-token, which `skiffctl
 // cluster create` and users read: made with its Secret (expiring after
 // o.TokenTTL) at first start. secret is nil when the token's Secret has
@@ -108,21 +102,10 @@ func firstStartToken(ctx context.Context, o *Options, c *client.Client) (token s
 		return token, &s, nil
 	case !apierrors.IsNotFound(err):
 		return "", nil, fmt.Errorf("bootstrap token %q: %w", id, err)
-	case registeredTokenID(o) == id:
-		return token, nil, nil
 	}
-	// A data dir from before tokens were Secrets: its agents join with
-	// this token, which never expired, so its Secret does not expire
-	// either (skiffctl token delete revokes it).
-	sec, err := registry.NewBootstrapTokenSecret(token, 0, "The bootstrap token of skiffd server's data dir (made before tokens expired).", time.Now())
-	if err != nil {
-		return "", nil, err
-	}
-	if err := storeFirstStartToken(ctx, o, c, sec); err != nil {
-		return "", nil, err
-	}
-	o.Log.Info("stored the bootstrap token of the data dir as a Secret; it does not expire", "file", path, "secret", "kube-system/"+sec.Name)
-	return token, sec, nil
+	// Its Secret is gone: it expired, or was deleted (perhaps because it
+	// leaked). It is never made again.
+	return token, nil, nil
 }
 
 // makeFirstStartToken makes a token and its Secret, then writes the file:
@@ -133,7 +116,7 @@ func makeFirstStartToken(ctx context.Context, o *Options, c *client.Client, path
 	if err != nil {
 		return "", nil, fmt.Errorf("--token-ttl: %w", err)
 	}
-	if err := storeFirstStartToken(ctx, o, c, sec); err != nil {
+	if err := storeFirstStartToken(ctx, c, sec); err != nil {
 		return "", nil, err
 	}
 	if err := apiserver.WriteJoinToken(path, token); err != nil {
@@ -143,25 +126,12 @@ func makeFirstStartToken(ctx context.Context, o *Options, c *client.Client, path
 	return token, sec, nil
 }
 
-// storeFirstStartToken creates sec and records that it was made.
-func storeFirstStartToken(ctx context.Context, o *Options, c *client.Client, sec *corev1.Secret) error {
+// storeFirstStartToken creates sec.
+func storeFirstStartToken(ctx context.Context, c *client.Client, sec *corev1.Secret) error {
 	if err := c.Create(ctx, api.Secrets, sec.Namespace, sec); err != nil {
 		return fmt.Errorf("bootstrap token %q: secret %q in %q: %w", sec.Data[registry.BootstrapTokenIDKey], sec.Name, sec.Namespace, err)
 	}
-	marker := filepath.Join(o.DataDir, joinTokenRegisteredFile)
-	if err := os.WriteFile(marker, append(sec.Data[registry.BootstrapTokenIDKey], '\n'), 0o600); err != nil {
-		return fmt.Errorf("bootstrap token: %w", err)
-	}
 	return nil
-}
-
-// registeredTokenID is the id in joinTokenRegisteredFile, "" if none.
-func registeredTokenID(o *Options) string {
-	data, err := os.ReadFile(filepath.Join(o.DataDir, joinTokenRegisteredFile))
-	if err != nil {
-		return ""
-	}
-	return strings.TrimSpace(string(data))
 }
 
 // printJoinCommand tells how to join a node with the first-start token,
@@ -197,15 +167,17 @@ func RunAgent(ctx context.Context, o Options) error {
 	if err := o.defaults(); err != nil {
 		return err
 	}
-	creds, err := savedNodeCredentials(&o)
-	if err != nil {
-		return err
-	}
+	credsDir := filepath.Join(o.DataDir, nodeCredentialsDir)
+	creds, unusable := savedNodeCredentials(&o)
 	switch {
 	case creds != nil:
-		o.Log.Info("using the node credentials of an earlier join", "dir", filepath.Join(o.DataDir, nodeCredentialsDir))
+		o.Log.Info("using the node credentials of an earlier join", "dir", credsDir)
 	case o.JoinToken != "":
+		var err error
 		if creds, err = joinNodeCredentials(ctx, &o); err != nil {
+			if unusable != nil {
+				return fmt.Errorf("%w (the node credentials saved in %s cannot be used: %v; join with a new token: skiffctl token create --print-join-command)", err, credsDir, unusable)
+			}
 			return err
 		}
 		if err := saveNodeCredentials(filepath.Join(o.DataDir, nodeCredentialsDir), creds); err != nil {
@@ -213,6 +185,9 @@ func RunAgent(ctx context.Context, o Options) error {
 		}
 	default:
 		if _, err := os.Stat(filepath.Join(o.PKIDir, "ca.key")); err != nil {
+			if unusable != nil {
+				return fmt.Errorf("agent: the node credentials saved in %s cannot be used (%v): join again with --token (skiffctl token create --print-join-command)", credsDir, unusable)
+			}
 			return fmt.Errorf("agent: the cluster CA or a join token is needed to join (looked in %s; pass --pki-dir or --token): %w", o.PKIDir, err)
 		}
 		ca, err := pki.LoadOrCreateCA(o.PKIDir)
@@ -231,22 +206,19 @@ func RunAgent(ctx context.Context, o Options) error {
 	return wait(ctx, ag)
 }
 
-// savedNodeCredentials are the credentials of an earlier join, when they
-// are still good for this node and cluster; nil when the agent must join
-// (or use --pki-dir). Unusable ones are logged and replaced by the next
-// join.
+// savedNodeCredentials are the credentials of an earlier join when they
+// are still good for this node and cluster; else nil, and why they cannot
+// be used (nil when nothing was saved). The agent then joins again.
 func savedNodeCredentials(o *Options) (*nodeCredentials, error) {
 	dir := filepath.Join(o.DataDir, nodeCredentialsDir)
 	creds, err := loadNodeCredentials(dir, o.NodeName, o.CACertHash, time.Now())
 	switch {
 	case err == nil:
 		return creds, nil
-	case errors.Is(err, errNoNodeCredentials):
-		if _, statErr := os.Stat(dir); statErr == nil {
-			o.Log.Warn("not using saved node credentials", "reason", err)
-		}
+	case errors.Is(err, errNothingSaved):
 		return nil, nil
 	}
+	o.Log.Warn("not using saved node credentials", "reason", err)
 	return nil, err
 }
 

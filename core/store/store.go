@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -68,6 +69,9 @@ type writeOptions struct {
 
 // WithTTL makes the key expire ttl after this write (an etcd lease). Each
 // write with a TTL starts the clock again; Kubernetes keeps events this way.
+// An Update keeps the key's lease when it was granted with the same TTL
+// and renews it (a keep-alive, which etcd does not replicate), instead of
+// granting a new one (a replicated write, and one more to revoke later).
 func WithTTL(ttl time.Duration) WriteOption {
 	return func(o *writeOptions) { o.ttl = ttl }
 }
@@ -81,12 +85,15 @@ func (s *Store) putOp(ctx context.Context, key string, value []byte, opts []Writ
 	if o.ttl <= 0 {
 		return clientv3.OpPut(key, string(value)), nil
 	}
-	lease, err := s.c.Grant(ctx, int64(o.ttl.Seconds()))
+	lease, err := s.c.Grant(ctx, ttlSeconds(o.ttl))
 	if err != nil {
 		return clientv3.Op{}, fmt.Errorf("lease for %s: %w", key, err)
 	}
 	return clientv3.OpPut(key, string(value), clientv3.WithLease(lease.ID)), nil
 }
+
+// ttlSeconds is an etcd lease TTL: whole seconds, rounded up.
+func ttlSeconds(ttl time.Duration) int64 { return int64(math.Ceil(ttl.Seconds())) }
 
 // Create stores value at key only if the key does not exist.
 func (s *Store) Create(ctx context.Context, key string, value []byte, opts ...WriteOption) (int64, error) {
@@ -135,7 +142,7 @@ func (s *Store) List(ctx context.Context, prefix string) ([]KV, int64, error) {
 
 // Update replaces key's value if its mod revision is still revision.
 func (s *Store) Update(ctx context.Context, key string, revision int64, value []byte, opts ...WriteOption) (int64, error) {
-	put, err := s.putOp(ctx, key, value, opts)
+	put, renew, err := s.updatePutOp(ctx, key, value, opts)
 	if err != nil {
 		return 0, err
 	}
@@ -153,7 +160,39 @@ func (s *Store) Update(ctx context.Context, key string, revision int64, value []
 		}
 		return 0, fmt.Errorf("update %s at revision %d: %w", key, revision, ErrConflict)
 	}
+	if renew != clientv3.NoLease {
+		// Had the lease expired meanwhile, the key would have gone with it
+		// and the compare above failed.
+		if _, err := s.c.KeepAliveOnce(ctx, renew); err != nil {
+			return 0, fmt.Errorf("update %s: renew its lease: %w", key, err)
+		}
+	}
 	return resp.Header.Revision, nil
+}
+
+// updatePutOp is the put of an Update. With a TTL, it reuses the key's
+// lease when that was granted with the same TTL and is still alive, and
+// returns it to be renewed once the put is done.
+func (s *Store) updatePutOp(ctx context.Context, key string, value []byte, opts []WriteOption) (clientv3.Op, clientv3.LeaseID, error) {
+	var o writeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.ttl > 0 {
+		cur, err := s.c.Get(ctx, key)
+		if err != nil {
+			return clientv3.Op{}, clientv3.NoLease, fmt.Errorf("update %s: %w", key, err)
+		}
+		if len(cur.Kvs) > 0 && cur.Kvs[0].Lease != 0 {
+			lease := clientv3.LeaseID(cur.Kvs[0].Lease)
+			ttl, err := s.c.TimeToLive(ctx, lease)
+			if err == nil && ttl.GrantedTTL == ttlSeconds(o.ttl) && ttl.TTL > 0 {
+				return clientv3.OpPut(key, string(value), clientv3.WithIgnoreLease()), lease, nil
+			}
+		}
+	}
+	put, err := s.putOp(ctx, key, value, opts)
+	return put, clientv3.NoLease, err
 }
 
 // Delete removes key if its mod revision is still revision (0: any).

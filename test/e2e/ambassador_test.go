@@ -117,9 +117,13 @@ func (m *multiCluster) ambassadorAcrossNodes(t *testing.T, dir string, workers [
 	pf := startPortForward(t, m.env(), "port-forward", "flask-ambassador", ":5000")
 	addr := "127.0.0.1:" + pf.waitListening(t, 1)[0]
 	var visits []string
+	firstTries := 0
 	for i := 0; i < 3; i++ {
 		var page string
 		m.waitFor("the page through the ambassador", 30*time.Second, func() (bool, string) {
+			if i == 0 {
+				firstTries++
+			}
 			got, err := fetchHTTP10(addr, "/")
 			page = got
 			return err == nil && visitedPage.MatchString(got), fmt.Sprintf("%q %v", got, err)
@@ -128,8 +132,10 @@ func (m *multiCluster) ambassadorAcrossNodes(t *testing.T, dir string, workers [
 		t.Logf("curl localhost:5000 → %s", strings.TrimSpace(page[strings.Index(page, "Hi there!"):]))
 		time.Sleep(1100 * time.Millisecond) // the page has second precision
 	}
-	if visits[0] != visits[1] || visits[2] <= visits[1] {
-		t.Errorf("visits %q: want the first two equal (GETSET of the first visit) and the third later", visits)
+	// A first attempt that failed after redis stored its visit moves the
+	// value on; only a first page at the first try must equal the second.
+	if (firstTries == 1 && visits[0] != visits[1]) || visits[1] < visits[0] || visits[2] <= visits[1] {
+		t.Errorf("visits %q (first page after %d tries): want the first two equal (GETSET of the first visit) and the third later", visits, firstTries)
 	}
 	pf.interrupt(t)
 }

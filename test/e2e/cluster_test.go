@@ -287,8 +287,10 @@ spec:
 	})
 	notReadyAfter := time.Since(killed)
 	t.Logf("%s NotReady %v after its agent was killed (grace %v)", w1, notReadyAfter.Round(100*time.Millisecond), grace)
-	if notReadyAfter < grace-time.Second {
-		t.Errorf("%s NotReady %v after its agent died, before the grace period %v", w1, notReadyAfter, grace)
+	// The last renewal came at most a heartbeat (1s) before the kill; the
+	// controller checks every grace/8.
+	if notReadyAfter < grace-1500*time.Millisecond || notReadyAfter > grace+4*time.Second {
+		t.Errorf("%s NotReady %v after its agent died, want about the grace period %v", w1, notReadyAfter, grace)
 	}
 	// Its Lease expired in etcd; the other nodes' are there.
 	if _, errOut, err := m.ctl("get", "lease", w1, "-n", "kube-node-lease"); err == nil || !strings.Contains(errOut, "NotFound") {

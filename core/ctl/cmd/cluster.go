@@ -52,8 +52,8 @@ func NewCmdCluster(streams IOStreams) *cobra.Command {
 	create.Flags().StringVar(&o.Create.ContainerdSocket, "containerd-socket", "", "use this containerd instead of starting one for the cluster")
 	create.Flags().StringVar(&o.Create.Skiffd, "skiffd", "", "skiffd binary (default: beside skiffctl, then $PATH)")
 	create.Flags().StringVar(&o.Create.PluginDir, "plugin-dir", "", "plugin binaries (default: beside skiffd)")
-	create.Flags().DurationVar(&o.Create.NodeGracePeriod, "node-grace-period", 0, "how long a node may be silent before it turns NotReady (default 40s)")
-	create.Flags().DurationVar(&o.Create.HeartbeatInterval, "heartbeat-interval", 0, "how often agents refresh their node's status (default 10s)")
+	create.Flags().DurationVar(&o.Create.NodeGracePeriod, "node-grace-period", 0, "how long a node may go without renewing its Lease before it turns NotReady (default 40s)")
+	create.Flags().DurationVar(&o.Create.HeartbeatInterval, "heartbeat-interval", 0, "how often agents renew their node's Lease (default 10s; at most half the grace period)")
 	create.Flags().DurationVar(&o.Create.Timeout, "wait", 2*time.Minute, "how long to wait for the nodes to be Ready")
 	del := &cobra.Command{
 		Use:   "delete",

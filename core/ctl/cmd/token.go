@@ -95,7 +95,7 @@ func (o *TokenCreateOptions) Complete(cmd *cobra.Command, args []string) error {
 	}
 	if len(args) == 1 {
 		if _, _, err := registry.ParseBootstrapToken(args[0]); err != nil {
-			return fmt.Errorf("token %q: %w", args[0], err)
+			return fmt.Errorf("token: %w", err) // not echoed: it may be a real secret
 		}
 		o.token = args[0]
 	}
@@ -278,7 +278,7 @@ func (o *TokenDeleteOptions) Complete(args []string) error {
 		id, _, err := registry.ParseBootstrapToken(a)
 		if err != nil {
 			if !registry.IsBootstrapTokenID(a) {
-				return fmt.Errorf("token %q: neither a token ([a-z0-9]{6}.[a-z0-9]{16}) nor a token id ([a-z0-9]{6})", a)
+				return fmt.Errorf("token argument %d: neither a token ([a-z0-9]{6}.[a-z0-9]{16}) nor a token id ([a-z0-9]{6})", len(o.ids)+1)
 			}
 			id = a
 		}

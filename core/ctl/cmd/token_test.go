@@ -72,10 +72,10 @@ func TestTokenCreate(t *testing.T) {
 
 	for args, want := range map[string]string{
 		"token create --ttl -1h":                "error: --ttl -1h0m0s: must not be negative (0: never expires)\nSee 'skiffctl token create -h' for help and examples\n",
-		"token create ABCDEF.0123456789abcdef":  "error: token \"ABCDEF.0123456789abcdef\": malformed bootstrap token: want [a-z0-9]{6}.[a-z0-9]{16}\n",
+		"token create ABCDEF.0123456789abcdef":  "error: token: malformed bootstrap token: want [a-z0-9]{6}.[a-z0-9]{16}\n",
 		"token create a b":                      "error: create takes at most one token, got 2 arguments\nSee 'skiffctl token create -h' for help and examples\n",
 		"token create abcdef.0123456789abcdef":  "Error from server (AlreadyExists): secrets \"bootstrap-token-abcdef\" already exists\n",
-		"token create abcdef.0123456789abcdef0": "error: token \"abcdef.0123456789abcdef0\": malformed bootstrap token: want [a-z0-9]{6}.[a-z0-9]{16}\n",
+		"token create abcdef.0123456789abcdef0": "error: token: malformed bootstrap token: want [a-z0-9]{6}.[a-z0-9]{16}\n",
 	} {
 		if r := e.run(strings.Fields(args)...); r.printed != want {
 			t.Errorf("%s: printed %q, want %q", args, r.printed, want)
@@ -198,8 +198,8 @@ func TestTokenDelete(t *testing.T) {
 	}
 	for args, want := range map[string]string{
 		"token delete":             "error: missing argument; 'token delete' is missing a token ([a-z0-9]{6}.[a-z0-9]{16}) or token id ([a-z0-9]{6})\nSee 'skiffctl token delete -h' for help and examples\n",
-		"token delete ABCDEF":      "error: token \"ABCDEF\": neither a token ([a-z0-9]{6}.[a-z0-9]{16}) nor a token id ([a-z0-9]{6})\n",
-		"token delete abcdef.0123": "error: token \"abcdef.0123\": neither a token ([a-z0-9]{6}.[a-z0-9]{16}) nor a token id ([a-z0-9]{6})\n",
+		"token delete ABCDEF":      "error: token argument 1: neither a token ([a-z0-9]{6}.[a-z0-9]{16}) nor a token id ([a-z0-9]{6})\n",
+		"token delete abcdef.0123": "error: token argument 1: neither a token ([a-z0-9]{6}.[a-z0-9]{16}) nor a token id ([a-z0-9]{6})\n",
 	} {
 		if r := e.run(strings.Fields(args)...); r.printed != want {
 			t.Errorf("%s: printed %q, want %q", args, r.printed, want)

@@ -1,0 +1,146 @@
+package apiserver_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/skiffhq/skiff/core/api"
+	"github.com/skiffhq/skiff/core/client"
+	"github.com/skiffhq/skiff/core/pki"
+)
+
+// podOn is a pod bound to node that reads the secret and the ConfigMap
+// through a volume and the environment.
+func podOn(name, node, secret, configMap string) *corev1.Pod {
+	p := newPod(name)
+	p.Spec.NodeName = node
+	p.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: secret}}}}
+	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "X", ValueFrom: &corev1.EnvVarSource{
+		ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: configMap}, Key: "k"}}}}
+	return p
+}
+
+func mustCreate(t *testing.T, c *client.Client, res api.Resource, ns string, obj any) {
+	t.Helper()
+	if err := c.Create(context.Background(), res, ns, obj); err != nil {
+		t.Fatalf("create %s: %v", res.Kind, err)
+	}
+}
+
+// wantForbidden fails unless err is Forbidden; allowed is the opposite.
+func wantForbidden(t *testing.T, what string, err error) {
+	t.Helper()
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("%s: %v, want Forbidden", what, err)
+	}
+}
+
+func wantAllowed(t *testing.T, what string, err error) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("%s: %v, want it allowed", what, err)
+	}
+}
+
+// TestNodeAuthorizer: an agent reads what it needs and writes only what is
+// its own, as Kubernetes' Node authorizer and NodeRestriction allow.
+func TestNodeAuthorizer(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	a := e.clientAs(t, "system:node:a", pki.GroupNodes)
+	for _, name := range []string{"on-a", "on-b", "unused"} {
+		mustCreate(t, e.admin, api.Secrets, "default", &corev1.Secret{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: metav1.ObjectMeta{Name: name}, StringData: map[string]string{"k": "v"}})
+		mustCreate(t, e.admin, api.ConfigMaps, "default", &corev1.ConfigMap{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"},
+			ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"k": "v"}})
+	}
+	mustCreate(t, e.admin, api.Pods, "default", podOn("pa", "a", "on-a", "on-a"))
+	mustCreate(t, e.admin, api.Pods, "default", podOn("pb", "b", "on-b", "on-b"))
+
+	var s corev1.Secret
+	var cm corev1.ConfigMap
+	wantAllowed(t, "get a secret its pod mounts", a.Get(ctx, api.Secrets, "default", "on-a", &s))
+	wantAllowed(t, "get a ConfigMap its pod reads", a.Get(ctx, api.ConfigMaps, "default", "on-a", &cm))
+	wantForbidden(t, "get another node's secret", a.Get(ctx, api.Secrets, "default", "on-b", &s))
+	wantForbidden(t, "get another node's ConfigMap", a.Get(ctx, api.ConfigMaps, "default", "on-b", &cm))
+	wantForbidden(t, "get an unused secret", a.Get(ctx, api.Secrets, "default", "unused", &s))
+	wantForbidden(t, "get a bootstrap token", a.Get(ctx, api.Secrets, "kube-system", "bootstrap-token-abcdef", &s))
+	_, _, err := client.List[corev1.Secret](ctx, a, api.Secrets, "", client.ListOptions{})
+	wantForbidden(t, "list secrets", err)
+	_, _, err = a.Watch(ctx, api.ConfigMaps, "default", client.ListOptions{}, 0)
+	if err == nil {
+		// The refusal may come with the first receive.
+		_, _, err = client.List[corev1.ConfigMap](ctx, a, api.ConfigMaps, "default", client.ListOptions{})
+	}
+	wantForbidden(t, "list or watch ConfigMaps", err)
+
+	// A pod bound this very moment counts at once; one deleted stops
+	// counting once the index has seen it go.
+	mustCreate(t, e.admin, api.Pods, "default", podOn("pa2", "a", "unused", "unused"))
+	wantAllowed(t, "get the secret of a pod bound just now", a.Get(ctx, api.Secrets, "default", "unused", &s))
+	if _, err := e.admin.Delete(ctx, api.Pods, "default", "pa2", client.DeleteOptions{GracePeriodSeconds: 0}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for err := a.Get(ctx, api.Secrets, "default", "unused", &s); !apierrors.IsForbidden(err); err = a.Get(ctx, api.Secrets, "default", "unused", &s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("get the secret of a deleted pod: %v, want Forbidden", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// Pods: read all, change the status of its own, delete its own only.
+	var pa, pb corev1.Pod
+	wantAllowed(t, "get another node's pod", a.Get(ctx, api.Pods, "default", "pb", &pb))
+	wantAllowed(t, "get its pod", a.Get(ctx, api.Pods, "default", "pa", &pa))
+	pa.Status.Phase = corev1.PodRunning
+	wantAllowed(t, "update its pod's status", a.Update(ctx, api.Pods, "default", &pa, "status"))
+	pb.Status.Phase = corev1.PodRunning
+	wantForbidden(t, "update another node's pod's status", a.Update(ctx, api.Pods, "default", &pb, "status"))
+	pb.Namespace = "default"
+	wantForbidden(t, "update another node's pod naming the namespace only in the body", a.Update(ctx, api.Pods, "", &pb, "status"))
+	pa.Labels = map[string]string{"x": "y"}
+	wantForbidden(t, "update its pod's spec or metadata", a.Update(ctx, api.Pods, "default", &pa, ""))
+	wantForbidden(t, "create a pod", a.Create(ctx, api.Pods, "default", podOn("new", "a", "on-a", "on-a")))
+	_, err = a.Delete(ctx, api.Pods, "default", "pb", client.DeleteOptions{GracePeriodSeconds: 0})
+	wantForbidden(t, "delete another node's pod", err)
+	_, err = a.Delete(ctx, api.Pods, "default", "pa", client.DeleteOptions{GracePeriodSeconds: 0})
+	wantAllowed(t, "delete its pod", err)
+
+	// Nodes and leases: its own only.
+	mustCreate(t, e.admin, api.Nodes, "", &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}, ObjectMeta: metav1.ObjectMeta{Name: "b"}})
+	wantAllowed(t, "register itself", a.Create(ctx, api.Nodes, "", &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}, ObjectMeta: metav1.ObjectMeta{Name: "a"}}))
+	var nb corev1.Node
+	wantAllowed(t, "get another node", a.Get(ctx, api.Nodes, "", "b", &nb))
+	wantForbidden(t, "update another node", a.Update(ctx, api.Nodes, "", &nb, "status"))
+	_, err = a.Delete(ctx, api.Nodes, "", "a", client.DeleteOptions{})
+	wantForbidden(t, "delete its node", err)
+	holder := "a"
+	own := &coordinationv1.Lease{TypeMeta: metav1.TypeMeta{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"},
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: api.NodeLeaseNamespace}, Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder}}
+	wantAllowed(t, "create its lease", a.Create(ctx, api.Leases, api.NodeLeaseNamespace, own))
+	wantAllowed(t, "renew its lease", a.Update(ctx, api.Leases, api.NodeLeaseNamespace, own, ""))
+	other := own.DeepCopy()
+	other.Name, other.ResourceVersion = "b", ""
+	wantForbidden(t, "create another node's lease", a.Create(ctx, api.Leases, api.NodeLeaseNamespace, other))
+	other.Name, other.Namespace = "a", "default"
+	wantForbidden(t, "create a lease outside kube-node-lease", a.Create(ctx, api.Leases, "default", other))
+
+	// Events: write; Services: read.
+	wantAllowed(t, "create an event", a.Create(ctx, api.Events, "default", &corev1.Event{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Event"},
+		ObjectMeta: metav1.ObjectMeta{Name: "pa.1"}, InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "pa"}, Type: corev1.EventTypeNormal, Reason: "Pulled"}))
+	_, _, err = client.List[corev1.Service](ctx, a, api.Services, "", client.ListOptions{})
+	wantAllowed(t, "list services", err)
+	wantForbidden(t, "create a service", a.Create(ctx, api.Services, "default", &corev1.Service{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: "s"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}}}))
+
+	// A node certificate whose name is not system:node:<name> gets nothing.
+	odd := e.clientAs(t, "agent-7", pki.GroupNodes)
+	wantForbidden(t, "a node without a node name", odd.Get(ctx, api.Pods, "default", "pb", &pb))
+}
