@@ -43,6 +43,8 @@ type nodeLiveness struct {
 	hadLease bool
 	// firstSeen is when the controller first saw the node.
 	firstSeen time.Time
+	// warned: its Lease's renewal interval was found too long (logged once).
+	warned bool
 }
 
 // DefaultHeartbeatInterval is how often agents renew their Lease unless
@@ -90,10 +92,15 @@ func (c *NodeLifecycle) Run(ctx context.Context) {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	t := time.NewTicker(c.Period)
+	every(ctx, c.Period, c.check)
+}
+
+// every runs fn at once and then every period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		c.check(ctx)
+		fn(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -130,8 +137,9 @@ func (c *NodeLifecycle) check(ctx context.Context) {
 	for i := range nodes {
 		n := &nodes[i]
 		live := c.liveness(n.Name, now)
-		if leases[n.Name] {
+		if lease, ok := leases[n.Name]; ok {
 			live.hadLease = true
+			c.warnIfRenewedTooRarely(live, &lease)
 			continue
 		}
 		cond := readyOf(n)
@@ -164,17 +172,33 @@ func (c *NodeLifecycle) warn(ctx context.Context, what string, err error, args .
 	}
 }
 
-// leaseHolders is the set of nodes whose Lease exists.
-func (c *NodeLifecycle) leaseHolders(ctx context.Context) (map[string]bool, error) {
+// leaseHolders are the node Leases by node name.
+func (c *NodeLifecycle) leaseHolders(ctx context.Context) (map[string]coordinationv1.Lease, error) {
 	leases, _, err := client.List[coordinationv1.Lease](ctx, c.Client, api.Leases, api.NodeLeaseNamespace, client.ListOptions{})
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]bool, len(leases))
+	out := make(map[string]coordinationv1.Lease, len(leases))
 	for _, l := range leases {
-		out[l.Name] = true
+		out[l.Name] = l
 	}
 	return out, nil
+}
+
+// warnIfRenewedTooRarely warns, once per node, when the agent renews its
+// Lease (every leaseDurationSeconds/4, as kubelets and skiff agents do) less
+// often than twice per grace period: its Lease would expire between
+// renewals and the node flap NotReady.
+func (c *NodeLifecycle) warnIfRenewedTooRarely(live *nodeLiveness, lease *coordinationv1.Lease) {
+	d := lease.Spec.LeaseDurationSeconds
+	if live.warned || d == nil {
+		return
+	}
+	if renew := time.Duration(*d) * time.Second / 4; 2*renew > c.GracePeriod {
+		live.warned = true
+		c.Log.Warn("node renews its lease too rarely for the grace period: give its agent a shorter --heartbeat-interval or the server a longer --node-grace-period",
+			"node", lease.Name, "renewEvery", renew, "grace", c.GracePeriod)
+	}
 }
 
 func (c *NodeLifecycle) liveness(node string, now time.Time) *nodeLiveness {
@@ -278,6 +302,15 @@ func markPodNotReady(p *corev1.Pod, now metav1.Time) bool {
 	return true
 }
 
+// ValidateNodeGracePeriod checks a grace period alone (0: the default), for
+// a server whose agents' heartbeat interval is theirs to set.
+func ValidateNodeGracePeriod(grace time.Duration) error {
+	if grace != 0 && grace < MinNodeGracePeriod {
+		return fmt.Errorf("--node-grace-period %v: must be at least %v", grace, MinNodeGracePeriod)
+	}
+	return nil
+}
+
 // MinNodeGracePeriod is the shortest grace period: etcd does not keep a
 // lease shorter than about 1.5 election timeouts (2 s with its defaults).
 const MinNodeGracePeriod = 2 * time.Second
@@ -293,9 +326,10 @@ func ValidateNodeTimings(grace, heartbeat time.Duration) error {
 	if heartbeat == 0 {
 		heartbeat = DefaultHeartbeatInterval
 	}
+	if err := ValidateNodeGracePeriod(grace); err != nil {
+		return err
+	}
 	switch {
-	case grace < MinNodeGracePeriod:
-		return fmt.Errorf("--node-grace-period %v: must be at least %v", grace, MinNodeGracePeriod)
 	case heartbeat <= 0:
 		return fmt.Errorf("--heartbeat-interval %v: must be positive", heartbeat)
 	case 2*heartbeat > grace:

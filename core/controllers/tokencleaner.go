@@ -44,16 +44,7 @@ func (c *TokenCleaner) Run(ctx context.Context) {
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
-	t := time.NewTicker(c.Period)
-	defer t.Stop()
-	for {
-		c.clean(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	every(ctx, c.Period, c.clean)
 }
 
 // clean deletes every expired token once. A token deleted meanwhile (by

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/core/config"
-	"github.com/skiffhq/skiff/core/controllers"
 	"github.com/skiffhq/skiff/core/pluginhost"
 )
 
@@ -147,7 +146,7 @@ func (o *Options) defaults() error {
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
-	return controllers.ValidateNodeTimings(o.NodeGracePeriod, o.HeartbeatInterval)
+	return nil
 }
 
 // loadConfig reads ConfigFile and selects Profile; the file's pluginDir

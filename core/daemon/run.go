@@ -14,6 +14,7 @@ import (
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
+	"github.com/skiffhq/skiff/core/controllers"
 	"github.com/skiffhq/skiff/core/pki"
 	"github.com/skiffhq/skiff/core/registry"
 )
@@ -22,6 +23,10 @@ import (
 // ctx ends. ready, if not nil, is called once the node has registered.
 func RunDev(ctx context.Context, o Options, ready func(adminConfig string)) error {
 	if err := o.defaults(); err != nil {
+		return err
+	}
+	// Server and agent in one: both timings are known.
+	if err := controllers.ValidateNodeTimings(o.NodeGracePeriod, o.HeartbeatInterval); err != nil {
 		return err
 	}
 	srv, err := startServer(ctx, &o)
@@ -48,6 +53,11 @@ func RunDev(ctx context.Context, o Options, ready func(adminConfig string)) erro
 // RunServer runs the API server, controllers and scheduler until ctx ends.
 func RunServer(ctx context.Context, o Options, ready func(adminConfig string)) error {
 	if err := o.defaults(); err != nil {
+		return err
+	}
+	// The agents' heartbeat interval is theirs; the node lifecycle
+	// controller warns about Leases that do not fit the grace period.
+	if err := controllers.ValidateNodeGracePeriod(o.NodeGracePeriod); err != nil {
 		return err
 	}
 	srv, err := startServer(ctx, &o)
@@ -166,6 +176,9 @@ func RunAgent(ctx context.Context, o Options) error {
 	}
 	if err := o.defaults(); err != nil {
 		return err
+	}
+	if o.HeartbeatInterval < 0 {
+		return fmt.Errorf("--heartbeat-interval %v: must be positive", o.HeartbeatInterval)
 	}
 	credsDir := filepath.Join(o.DataDir, nodeCredentialsDir)
 	creds, unusable := savedNodeCredentials(&o)
