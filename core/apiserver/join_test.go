@@ -6,7 +6,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,9 +25,9 @@ import (
 	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/embedetcd"
+	"github.com/skiffhq/skiff/core/internal/testapi"
 	"github.com/skiffhq/skiff/core/pki"
 	"github.com/skiffhq/skiff/core/registry"
-	"github.com/skiffhq/skiff/core/store"
 )
 
 // joinable is an API server with encryption at rest, where tokens are
@@ -43,53 +42,13 @@ type joinable struct {
 
 func startJoinable(t *testing.T) *joinable {
 	t.Helper()
-	dir := t.TempDir()
-	e, err := embedetcd.Start(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	ca, err := pki.LoadOrCreateCA(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serving, err := ca.IssueServer("skiff-apiserver", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	toAgents, err := ca.IssueClient("skiff-apiserver", []string{pki.GroupAdmins})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Tokens are secrets, encrypted at rest: Join must read them decrypted.
-	keys, err := apiserver.LoadOrCreateEncryptionKeys(filepath.Join(dir, apiserver.EncryptionKeysFile))
+	keys, err := apiserver.LoadOrCreateEncryptionKeys(filepath.Join(t.TempDir(), apiserver.EncryptionKeysFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := apiserver.New(apiserver.Config{Store: store.New(e.Client), CA: ca, ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	j := &joinable{addr: lis.Addr().String(), ca: ca, srv: srv, etcd: e}
-	kp, err := ca.IssueClient("admin", []string{pki.GroupAdmins})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := clientconfig.New("admin", j.addr, ca.CertPEM, kp.CertPEM, kp.KeyPEM).Current("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.admin, err = client.New(r); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.admin.Close() })
-	return j
+	s := testapi.StartWith(t, testapi.Options{Configure: func(c *apiserver.Config) { c.EncryptionKeys = keys }})
+	return &joinable{addr: s.Addr, ca: s.CA, admin: s.Admin, srv: s.API, etcd: s.Etcd}
 }
 
 // addToken stores token's secret (expiring ttl from now; 0: never), after

@@ -31,7 +31,7 @@ func newLease(name, ns string) *coordinationv1.Lease {
 // Lease outside kube-node-lease does not expire.
 func TestNodeLeasesExpireUnlessRenewed(t *testing.T) {
 	const ttl = 3 * time.Second
-	s := testapi.StartWith(t, func(c *apiserver.Config) { c.NodeLeaseTTL = ttl })
+	s := testapi.StartWith(t, testapi.Options{Configure: func(c *apiserver.Config) { c.NodeLeaseTTL = ttl }})
 	ctx := context.Background()
 	node, other := newLease("node-1", api.NodeLeaseNamespace), newLease("leader", "default")
 	if err := s.Admin.Create(ctx, api.Leases, api.NodeLeaseNamespace, node); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -16,11 +15,9 @@ import (
 	"github.com/skiffhq/skiff/core/api/apipb"
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
-	"github.com/skiffhq/skiff/core/clientconfig"
-	"github.com/skiffhq/skiff/core/embedetcd"
+	"github.com/skiffhq/skiff/core/internal/testapi"
 	"github.com/skiffhq/skiff/core/pki"
 	"github.com/skiffhq/skiff/core/pluginhost"
-	"github.com/skiffhq/skiff/core/store"
 	"github.com/skiffhq/skiff/sdk/base"
 )
 
@@ -42,52 +39,8 @@ func (f *fakeLocal) Reload(_ context.Context, kind base.Kind) (pluginhost.Status
 // returns an admin and a node client.
 func startWithLocal(t *testing.T, local apiserver.LocalPlugins) (admin, node *client.Client) {
 	t.Helper()
-	dir := t.TempDir()
-	e, err := embedetcd.Start(context.Background(), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	ca, err := pki.LoadOrCreateCA(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serving, err := ca.IssueServer("skiff-apiserver", []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	toAgents, err := ca.IssueClient("skiff-apiserver", []string{pki.GroupAdmins})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := apiserver.New(apiserver.Config{Store: store.New(e.Client), CA: ca, ServingCert: serving, AgentClientCert: toAgents})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.SetLocalPlugins(local, "control-plane")
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	as := func(user string, groups ...string) *client.Client {
-		kp, err := ca.IssueClient(user, groups)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := clientconfig.New("test", lis.Addr().String(), ca.CertPEM, kp.CertPEM, kp.KeyPEM).Current("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := client.New(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	return as("admin", pki.GroupAdmins), as("system:node:n1", pki.GroupNodes)
+	s := testapi.StartWith(t, testapi.Options{Setup: func(srv *apiserver.Server) { srv.SetLocalPlugins(local, "control-plane") }})
+	return s.Admin, s.ClientAs(t, "system:node:n1", pki.GroupNodes)
 }
 
 func readPluginLogs(t *testing.T, c *client.Client, req *apipb.PluginLogsRequest) (string, error) {

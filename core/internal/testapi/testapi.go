@@ -21,14 +21,24 @@ type Server struct {
 	CA    *pki.CA
 	Etcd  *embedetcd.Etcd
 	Admin *client.Client
+	// API is the server itself; Dir holds its etcd data and CA.
+	API *apiserver.Server
+	Dir string
+}
+
+// Options change the server a test starts.
+type Options struct {
+	// Configure changes the server's configuration before it is made.
+	Configure func(*apiserver.Config)
+	// Setup runs on the made server before it serves.
+	Setup func(*apiserver.Server)
 }
 
 // Start runs etcd and the API server until the test ends.
-func Start(t testing.TB) *Server { return StartWith(t, nil) }
+func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 
-// StartWith is Start with configure changing the server's configuration
-// (nil: none) before it starts.
-func StartWith(t testing.TB, configure func(*apiserver.Config)) *Server {
+// StartWith is Start with options.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	e, err := embedetcd.Start(context.Background(), dir)
@@ -49,8 +59,8 @@ func StartWith(t testing.TB, configure func(*apiserver.Config)) *Server {
 		t.Fatal(err)
 	}
 	cfg := apiserver.Config{Store: store.New(e.Client), CA: ca, ServingCert: serving, AgentClientCert: toAgents}
-	if configure != nil {
-		configure(&cfg)
+	if o.Configure != nil {
+		o.Configure(&cfg)
 	}
 	srv, err := apiserver.New(cfg)
 	if err != nil {
@@ -60,9 +70,12 @@ func StartWith(t testing.TB, configure func(*apiserver.Config)) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.Setup != nil {
+		o.Setup(srv)
+	}
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	s := &Server{Addr: lis.Addr().String(), CA: ca, Etcd: e}
+	s := &Server{Addr: lis.Addr().String(), CA: ca, Etcd: e, API: srv, Dir: dir}
 	s.Admin = s.ClientAs(t, "admin", pki.GroupAdmins)
 	return s
 }
