@@ -67,9 +67,13 @@ func (w *podWorker) computeStatus(pod *corev1.Pod, groups map[string]instances) 
 			initDone = false
 		}
 	}
+	// As the kubelet: app containers of a pod with init containers wait
+	// as PodInitializing until they start (after the init containers, the
+	// STATUS column shows it), others as ContainerCreating.
+	hasInit := len(pod.Spec.InitContainers) > 0
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
-		st.ContainerStatuses = append(st.ContainerStatuses, w.containerStatus(c, groups[c.Name], false, !initDone))
+		st.ContainerStatuses = append(st.ContainerStatuses, w.containerStatus(c, groups[c.Name], false, hasInit))
 	}
 	st.Phase = podPhase(pod.Spec.RestartPolicy, st.InitContainerStatuses, st.ContainerStatuses)
 	st.Conditions = conditions(pod, &st, initDone, w.sandboxID != "")
@@ -77,7 +81,7 @@ func (w *podWorker) computeStatus(pod *corev1.Pod, groups map[string]instances) 
 }
 
 // containerStatus renders one container from its runtime instances.
-func (w *podWorker) containerStatus(c *corev1.Container, is instances, isInit, initPending bool) corev1.ContainerStatus {
+func (w *podWorker) containerStatus(c *corev1.Container, is instances, isInit, podHasInit bool) corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image}
 	started := false
 	cs.Started = &started
@@ -85,7 +89,7 @@ func (w *podWorker) containerStatus(c *corev1.Container, is instances, isInit, i
 	latest := is.latest()
 	if latest == nil {
 		reason := "ContainerCreating"
-		if initPending {
+		if podHasInit {
 			reason = "PodInitializing"
 		}
 		if hasWaiting && waiting.reason != "" {

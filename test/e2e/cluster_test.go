@@ -20,16 +20,6 @@ import (
 	"github.com/skiffhq/skiff/test/testimage"
 )
 
-// kindConfig is kind's config for a control plane and three workers.
-const kindConfig = `kind: Cluster
-apiVersion: kind.x-k8s.io/v1alpha4
-nodes:
-- role: control-plane
-- role: worker
-- role: worker
-- role: worker
-`
-
 // multiCluster is a `skiffctl cluster create` cluster made by a test, with
 // its state and the user's client config kept in the test's temp dir.
 type multiCluster struct {
@@ -116,9 +106,6 @@ func TestMultiNodeCluster(t *testing.T) {
 	tmp := t.TempDir()
 	m := &multiCluster{t: t, name: fmt.Sprintf("e2e%d", os.Getpid()%10000), stateDir: filepath.Join(tmp, "clusters"),
 		config: filepath.Join(tmp, "skiffconfig"), home: filepath.Join(tmp, "home")}
-	if err := os.WriteFile(filepath.Join(tmp, "kind.yaml"), []byte(kindConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	archive, err := testimage.BusyboxArchive(tmp, testImage)
 	if err != nil {
 		t.Fatalf("build test image: %v", err)
@@ -136,7 +123,7 @@ func TestMultiNodeCluster(t *testing.T) {
 	})
 
 	start := time.Now()
-	out, errOut, err := m.ctl("cluster", "create", "--name", m.name, "--config", filepath.Join(tmp, "kind.yaml"),
+	out, errOut, err := m.ctl("cluster", "create", "--name", m.name, "--config", filepath.Join(chapterDir, "kind-config.yaml"), // the chapter's 1 + 3
 		"--image-archive", archive, "--heartbeat-interval", "1s", "--node-grace-period", grace.String())
 	if err != nil {
 		t.Fatalf("cluster create: %v\n%s%s\n%s", err, out, errOut, m.logs())

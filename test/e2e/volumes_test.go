@@ -503,19 +503,27 @@ func TestConfigMapAndSecretChapterExamples(t *testing.T) {
 		return strings.Contains(msg, "unschedulable"), msg
 	})
 	c.deletePod("canary")
-	for _, file := range []string{"redis-config-map.yaml", "nginx-config-map.yaml", "flask-ambassador.yaml", "redis-secret.yaml", "flask-sidecar.yaml"} {
-		dir := t.TempDir()
-		path := filepath.Join(dir, file)
-		if err := os.WriteFile(path, []byte(chapterManifests[file]), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out := c.mustCtl("apply", "-f", path)
-		if !strings.Contains(out, " created") {
+	applyTwice := func(file string) {
+		t.Helper()
+		path := filepath.Join(chapterDir, file)
+		if out := c.mustCtl("apply", "-f", path); !strings.Contains(out, " created") {
 			t.Errorf("apply -f %s: %s", file, out)
 		}
 		if out := c.mustCtl("apply", "-f", path); !strings.Contains(out, " unchanged") {
 			t.Errorf("second apply -f %s: %s", file, out)
 		}
+	}
+	// The nginx pod's three versions, one after the other as the chapter
+	// applies them (a pod's spec cannot change in place).
+	for _, file := range []string{"nginx-pod.yaml", "nginx-probe.yaml", "nginx-init.yaml"} {
+		applyTwice(file)
+		if out := c.mustCtl("get", "pod", "nginx", "--no-headers"); !regexp.MustCompile(`^nginx\s+0/1\s+Pending\s`).MatchString(out) {
+			t.Errorf("get pod nginx from %s: %s", file, out)
+		}
+		c.deletePod("nginx")
+	}
+	for _, file := range []string{"redis-config-map.yaml", "nginx-config-map.yaml", "flask-ambassador.yaml", "redis-secret.yaml", "flask-sidecar.yaml"} {
+		applyTwice(file)
 	}
 	for _, pod := range []string{"flask-ambassador", "flask-sidecar"} {
 		if out := c.mustCtl("get", "pod", pod, "--no-headers"); !regexp.MustCompile(`^` + pod + `\s+0/2\s+Pending\s`).MatchString(out) {
@@ -528,7 +536,6 @@ func TestConfigMapAndSecretChapterExamples(t *testing.T) {
 
 	// The ambassador runs on offline stand-ins of its images in
 	// TestMultiNodeCluster (ambassador_test.go), across workers.
-
 
 	// The sidecar's shape: the secret as /redis-master/init.redis, and
 	// the same key as a single file through subPath.
