@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"sigs.k8s.io/yaml"
 )
@@ -98,21 +100,57 @@ func Load(path string) (*Config, error) {
 	return &c, nil
 }
 
-// Write stores the config with mode 0600, making its directory.
+// Write stores the config with mode 0600, making its directory. The file
+// is replaced atomically: the new contents go to a temporary file beside it
+// (mode 0600 from the start, synced) that is then renamed over it, so a
+// reader never sees half a file and a crash leaves the old one. When path
+// is a symbolic link, the file it points at is replaced.
 func (c *Config) Write(path string) error {
 	data, err := yaml.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("encode client config: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dst := path
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		dst = target
+	}
+	dir := filepath.Dir(dst)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("make directory for %s: %w", path, err)
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+	f, err := os.CreateTemp(dir, "."+filepath.Base(dst)+".tmp-*")
+	if err != nil {
 		return fmt.Errorf("write client config %s: %w", path, err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	tmp := f.Name()
+	done := false
+	defer func() {
+		if !done { // a second Close after a failed one is harmless
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	// CreateTemp makes the file 0600; Chmod says so whatever the umask.
+	if err := f.Chmod(0o600); err != nil {
 		return fmt.Errorf("write client config %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write client config %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("write client config %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write client config %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("write client config %s: %w", path, err)
+	}
+	done = true
+	// Make the rename durable; best effort, not every filesystem can.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
 	}
 	return nil
 }
@@ -172,10 +210,48 @@ type Resolved struct {
 	User    User
 }
 
+// NoCurrentContextError is Current's error when no context is named and
+// current-context is empty, as `skiffctl cluster delete` leaves it when it
+// removes the current context. It lists the contexts there are.
+type NoCurrentContextError struct {
+	Contexts []string
+}
+
+func (e *NoCurrentContextError) Error() string {
+	if len(e.Contexts) == 0 {
+		return "current-context is not set and the client config has no contexts: start a cluster with `skiffd dev` or `skiffctl cluster create`"
+	}
+	return fmt.Sprintf("current-context is not set; use 'skiffctl config use-context NAME' (contexts: %s)", strings.Join(e.Contexts, ", "))
+}
+
+// ContextNames are the names of the contexts, sorted.
+func (c *Config) ContextNames() []string {
+	names := make([]string, 0, len(c.Contexts))
+	for _, cx := range c.Contexts {
+		names = append(names, cx.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Context returns the context called name, or nil.
+func (c *Config) Context(name string) *Context {
+	for i := range c.Contexts {
+		if c.Contexts[i].Name == name {
+			return &c.Contexts[i]
+		}
+	}
+	return nil
+}
+
 // Current resolves the current context (or the named one when name != "").
+// With neither, the error is a *NoCurrentContextError.
 func (c *Config) Current(name string) (Resolved, error) {
 	if name == "" {
 		name = c.CurrentContext
+	}
+	if name == "" {
+		return Resolved{}, &NoCurrentContextError{Contexts: c.ContextNames()}
 	}
 	var r Resolved
 	found := false

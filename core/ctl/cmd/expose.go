@@ -3,19 +3,23 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/skiffhq/skiff/core/api"
 )
 
 // ExposeOptions is `skiffctl expose`: a ClusterIP Service in front of a pod
 // (or of a service's pods), selecting by the pod's labels, as kubectl
-// expose does.
+// expose does. The Service carries the exposed object's labels too, unless
+// --labels gives its own.
 type ExposeOptions struct {
 	IOStreams
 	f Factory
@@ -34,6 +38,7 @@ type ExposeOptions struct {
 	target    target
 	dryRun    DryRun
 	namespace string
+	labels    map[string]string // from --labels; nil: the exposed object's
 }
 
 // NewCmdExpose builds `skiffctl expose`.
@@ -47,7 +52,10 @@ func NewCmdExpose(f Factory, streams IOStreams) *cobra.Command {
   skiffctl expose pod redis --port 6379
 
   # A service named web on port 80 that forwards to the pod's port 8080
-  skiffctl expose pod nginx --port 80 --target-port 8080 --name web`,
+  skiffctl expose pod nginx --port 80 --target-port 8080 --name web
+
+  # A service labelled app=web,tier=front instead of with the pod's labels
+  skiffctl expose pod nginx --port 80 -l app=web,tier=front`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Complete(cmd, args); err != nil {
 				return err
@@ -61,7 +69,7 @@ func NewCmdExpose(f Factory, streams IOStreams) *cobra.Command {
 	fl.StringVar(&o.Protocol, "protocol", "", "The network protocol for the service to be created. Default is 'TCP'.")
 	fl.StringVar(&o.Name, "name", "", "The name for the newly created object.")
 	fl.StringVar(&o.Selector, "selector", "", "A label selector to use for this service. Only equality-based selector requirements are supported. If empty (the default) infer the selector from the pod's labels.")
-	fl.StringVarP(&o.Labels, "labels", "l", "", "Labels to apply to the service created by this call.")
+	fl.StringVarP(&o.Labels, "labels", "l", "", "Labels to apply to the service created by this call, comma-separated key=value pairs. If empty (the default) the labels of the exposed pod or service.")
 	fl.StringVar(&o.Type, "type", "", "Type for this service: ClusterIP (the only type skiff supports). Default is 'ClusterIP'.")
 	fl.StringVar(&o.ClusterIP, "cluster-ip", "", "ClusterIP to be assigned to the service. Leave empty to auto-allocate, or set to 'None' to create a headless service.")
 	fl.StringVarP(&o.Output, "output", "o", "", "Output format. One of: (json, name, yaml).")
@@ -90,6 +98,9 @@ func (o *ExposeOptions) Complete(cmd *cobra.Command, args []string) error {
 	if o.dryRun, err = parseDryRun(o.DryRunFlag); err != nil {
 		return err
 	}
+	if o.labels, err = parseServiceLabels(o.Labels); err != nil {
+		return err
+	}
 	switch o.Output {
 	case "", "yaml", "json", "name":
 	default:
@@ -106,7 +117,7 @@ func (o *ExposeOptions) Run(ctx context.Context) error {
 		return err
 	}
 	name := o.target.names[0]
-	var selector map[string]string
+	var selector, labels map[string]string
 	var podPorts []corev1.ContainerPort
 	var svcPorts []corev1.ServicePort
 	switch o.target.res.Name {
@@ -115,7 +126,7 @@ func (o *ExposeOptions) Run(ctx context.Context) error {
 		if err := c.Get(ctx, api.Pods, o.namespace, name, &pod); err != nil {
 			return err
 		}
-		selector = pod.Labels
+		selector, labels = pod.Labels, pod.Labels
 		for _, ctr := range pod.Spec.Containers {
 			podPorts = append(podPorts, ctr.Ports...)
 		}
@@ -124,7 +135,7 @@ func (o *ExposeOptions) Run(ctx context.Context) error {
 		if err := c.Get(ctx, api.Services, o.namespace, name, &svc); err != nil {
 			return err
 		}
-		selector = svc.Spec.Selector
+		selector, labels = svc.Spec.Selector, svc.Labels
 		svcPorts = svc.Spec.Ports
 	}
 	if o.Selector != "" {
@@ -138,7 +149,10 @@ func (o *ExposeOptions) Run(ctx context.Context) error {
 		}
 		return fmt.Errorf("couldn't retrieve selectors via --selector flag or introspection: the service has no pod selector set")
 	}
-	svc, err := o.service(name, selector, podPorts, svcPorts)
+	if o.labels != nil {
+		labels = o.labels
+	}
+	svc, err := o.service(name, selector, labels, podPorts, svcPorts)
 	if err != nil {
 		return err
 	}
@@ -157,19 +171,15 @@ func (o *ExposeOptions) Run(ctx context.Context) error {
 
 // service builds the Service: ports from --port, else those of the exposed
 // object, as kubectl's service generator does.
-func (o *ExposeOptions) service(name string, selector map[string]string, podPorts []corev1.ContainerPort, svcPorts []corev1.ServicePort) (*corev1.Service, error) {
-	labels, err := parseLabels(o.Labels)
-	if err != nil {
-		return nil, err
-	}
+func (o *ExposeOptions) service(name string, selector, labels map[string]string, podPorts []corev1.ContainerPort, svcPorts []corev1.ServicePort) (*corev1.Service, error) {
 	if o.Name != "" {
 		name = o.Name
 	}
 	svc := &corev1.Service{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: maps.Clone(labels)},
 		Spec: corev1.ServiceSpec{
-			Selector:  selector,
+			Selector:  maps.Clone(selector),
 			Type:      corev1.ServiceType(o.Type),
 			ClusterIP: o.ClusterIP,
 		},
@@ -212,4 +222,30 @@ func (o *ExposeOptions) service(name string, selector map[string]string, podPort
 		}
 	}
 	return svc, nil
+}
+
+// parseServiceLabels parses --labels, comma-separated key=value pairs;
+// an error names the pair at fault. "" is nil: no --labels.
+func parseServiceLabels(spec string) (map[string]string, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	labels := map[string]string{}
+	for _, pair := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok || strings.Contains(v, "=") {
+			return nil, fmt.Errorf("invalid label %q in --labels: want key=value pairs separated by commas, e.g. app=web,tier=front", pair)
+		}
+		if k == "" {
+			return nil, fmt.Errorf("invalid label %q in --labels: empty key", pair)
+		}
+		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+			return nil, fmt.Errorf("invalid label %q in --labels: key %q: %s", pair, k, strings.Join(errs, "; "))
+		}
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			return nil, fmt.Errorf("invalid label %q in --labels: value %q: %s", pair, v, strings.Join(errs, "; "))
+		}
+		labels[k] = v
+	}
+	return labels, nil
 }

@@ -4,6 +4,7 @@ package cmd
 
 import (
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,6 +76,71 @@ func TestExposePod(t *testing.T) {
 		if r := e.run(strings.Fields(args)...); r.printed != want {
 			t.Errorf("%s: printed %q, want %q", args, r.printed, want)
 		}
+	}
+}
+
+// TestExposeLabels: the Service carries the exposed object's labels, as
+// kubectl expose makes it, unless --labels/-l gives its own.
+func TestExposeLabels(t *testing.T) {
+	e := newEnv(t)
+	e.srv.Put("pods", &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "redis", Namespace: "default", Labels: map[string]string{"run": "redis", "tier": "cache"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "redis", Image: "redis"}}},
+	})
+	e.run("expose", "pod", "redis", "--port", "6379").expectOut(t, "service/redis exposed\n")
+	_, svc := createdService(t, e)
+	want := map[string]string{"run": "redis", "tier": "cache"}
+	if !reflect.DeepEqual(svc.Labels, want) || !reflect.DeepEqual(svc.Spec.Selector, want) {
+		t.Errorf("labels %v, selector %v; want both %v", svc.Labels, svc.Spec.Selector, want)
+	}
+
+	// --selector changes the selector only.
+	e.run("expose", "pod", "redis", "--port", "6379", "--name", "sel", "--selector", "run=redis").expectOut(t, "service/sel exposed\n")
+	if _, svc := createdService(t, e); !reflect.DeepEqual(svc.Labels, want) || !reflect.DeepEqual(svc.Spec.Selector, map[string]string{"run": "redis"}) {
+		t.Errorf("labels %v, selector %v", svc.Labels, svc.Spec.Selector)
+	}
+	// -l replaces the labels, not the selector.
+	e.run("expose", "pod", "redis", "--port", "6379", "--name", "own", "-l", "app=cache,example.com/team=db").expectOut(t, "service/own exposed\n")
+	if _, svc := createdService(t, e); !reflect.DeepEqual(svc.Labels, map[string]string{"app": "cache", "example.com/team": "db"}) ||
+		!reflect.DeepEqual(svc.Spec.Selector, want) {
+		t.Errorf("labels %v, selector %v", svc.Labels, svc.Spec.Selector)
+	}
+	r := e.run("expose", "pod", "redis", "--port", "1", "--name", "x", "--labels", "app=x", "--dry-run=client", "-o", "yaml")
+	if r.err != nil || !strings.Contains(r.out, "  labels:\n    app: x\n  name: x\n") || !strings.Contains(r.out, "  selector:\n    run: redis\n    tier: cache\n") {
+		t.Errorf("dry run: %v\n%s", r.err, r.out)
+	}
+
+	// Exposing a service copies its labels too.
+	e.srv.Put("services", &corev1.Service{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
+		ObjectMeta: metav1.ObjectMeta{Name: "front", Namespace: "default", Labels: map[string]string{"app": "front"}},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"run": "redis"},
+			Ports: []corev1.ServicePort{{Port: 80, Protocol: corev1.ProtocolTCP, TargetPort: intstr.FromInt32(6379)}}},
+	})
+	e.run("expose", "svc", "front", "--name", "front2").expectOut(t, "service/front2 exposed\n")
+	if _, svc := createdService(t, e); !reflect.DeepEqual(svc.Labels, map[string]string{"app": "front"}) ||
+		!reflect.DeepEqual(svc.Spec.Selector, map[string]string{"run": "redis"}) {
+		t.Errorf("labels %v, selector %v", svc.Labels, svc.Spec.Selector)
+	}
+
+	before := len(e.srv.Requests())
+	for args, want := range map[string]string{
+		"-l app":             `error: invalid label "app" in --labels: want key=value pairs separated by commas, e.g. app=web,tier=front` + "\n",
+		"-l app=web,tier":    `error: invalid label "tier" in --labels: want key=value pairs separated by commas, e.g. app=web,tier=front` + "\n",
+		"-l app=web,":        `error: invalid label "" in --labels: want key=value pairs separated by commas, e.g. app=web,tier=front` + "\n",
+		"-l a=b=c":           `error: invalid label "a=b=c" in --labels: want key=value pairs separated by commas, e.g. app=web,tier=front` + "\n",
+		"-l =web":            `error: invalid label "=web" in --labels: empty key` + "\n",
+		"--labels -bad=web":  `error: invalid label "-bad=web" in --labels: key "-bad": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')` + "\n",
+		"--labels app=-web-": `error: invalid label "app=-web-" in --labels: value "-web-": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')` + "\n",
+	} {
+		args := append([]string{"expose", "pod", "redis", "--port", "80", "--name", "bad"}, strings.Fields(args)...)
+		if r := e.run(args...); r.printed != want {
+			t.Errorf("%v: printed %q, want %q", args, r.printed, want)
+		}
+	}
+	if len(e.srv.Requests()) != before {
+		t.Error("a bad --labels reached the server")
 	}
 }
 

@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -55,8 +57,30 @@ type configFactory struct {
 }
 
 func (f *configFactory) Client() (*client.Client, error) {
-	f.once.Do(func() { f.c, f.err = client.FromFile(f.flags.ConfigPath, f.flags.Context) })
+	f.once.Do(func() { f.c, f.err = f.connect() })
 	return f.c, f.err
+}
+
+// connect is client.FromFile, except that an unset current-context is
+// reported alone, with what to do about it, as kubectl reports it.
+func (f *configFactory) connect() (*client.Client, error) {
+	path, err := clientconfig.ResolvePath(f.flags.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := clientconfig.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := cfg.Current(f.flags.Context)
+	if err != nil {
+		var unset *clientconfig.NoCurrentContextError
+		if errors.As(err, &unset) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("client config %s: %w", path, err)
+	}
+	return client.New(r)
 }
 
 func (f *configFactory) Namespace() (string, bool) {

@@ -40,6 +40,7 @@ and it takes ordinary Kubernetes v1 manifests.`,
 		NewCmdImage(f, streams),
 		NewCmdPlugin(f, streams),
 		NewCmdToken(f, flags, streams),
+		NewCmdConfig(flags, streams),
 		NewCmdVersion(f, streams),
 		NewCmdCluster(streams),
 	)

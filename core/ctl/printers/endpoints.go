@@ -24,11 +24,9 @@ func EndpointsTable(items []corev1.Endpoints, now time.Time) Table {
 }
 
 // FormatEndpoints lists the ready addresses as IP:port, at most three and
-// "+ N more...", as kubectl prints them; "<none>" when there are no subsets.
+// "+ N more...", as kubectl prints them; "<none>" when there is no ready
+// address (no subsets, or subsets with only not-ready addresses).
 func FormatEndpoints(e *corev1.Endpoints) string {
-	if len(e.Subsets) == 0 {
-		return "<none>"
-	}
 	const maxShown = 3
 	var list []string
 	count := 0
@@ -50,6 +48,9 @@ func FormatEndpoints(e *corev1.Endpoints) string {
 				add(net.JoinHostPort(a.IP, strconv.Itoa(int(p.Port))))
 			}
 		}
+	}
+	if count == 0 {
+		return "<none>"
 	}
 	out := strings.Join(list, ",")
 	if count > maxShown {
