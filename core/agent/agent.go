@@ -43,6 +43,10 @@ type Config struct {
 	DataDir string
 	Client  *client.Client
 	Plugins *pluginhost.Host
+	// RegisterWithTaints are the Node's spec.taints when the agent creates
+	// it, as the kubelet's --register-with-taints: an existing Node keeps
+	// the taints it has (the agent does not own spec.taints).
+	RegisterWithTaints []corev1.Taint
 	// CA and ServingCert secure the NodeAgent server.
 	CA          *pki.CA
 	ServingCert pki.KeyPair

@@ -33,6 +33,11 @@ const heartbeatInterval = 10 * time.Second // controllers.DefaultHeartbeatInterv
 // register creates the Node object, or refreshes it after a restart. Other
 // writers (the pod-CIDR allocator) may update the node meanwhile, so each
 // write retries on conflict with the newest version.
+//
+// The agent owns the Node's labels and status. Its spec.taints are set
+// from RegisterWithTaints only when the agent creates the Node (the
+// kubelet's --register-with-taints); after that they are the cluster's,
+// and a restart, with or without the flag, leaves them as they are.
 func (a *Agent) register(ctx context.Context, port int) (*corev1.Node, error) {
 	want := a.nodeObject(port)
 	var node corev1.Node
@@ -73,9 +78,14 @@ func (a *Agent) nodeObject(port int) *corev1.Node {
 	for _, r := range a.cfg.Roles {
 		labels["node-role.kubernetes.io/"+r] = ""
 	}
+	var taints []corev1.Taint
+	for _, t := range a.cfg.RegisterWithTaints {
+		taints = append(taints, *t.DeepCopy())
+	}
 	return &corev1.Node{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
 		ObjectMeta: metav1.ObjectMeta{Name: a.cfg.NodeName, Labels: labels},
+		Spec:       corev1.NodeSpec{Taints: taints},
 		Status:     a.nodeStatus(port, false),
 	}
 }

@@ -17,7 +17,9 @@
 //     containerd namespace "skiff-<node>";
 //   - `skiffd server` in the host's namespace, listening on the bridge
 //     address, and one `skiffd agent --token` per node (the control plane
-//     too: it is labeled control-plane), each started inside its node's
+//     too: it is labeled control-plane and, when the cluster has workers,
+//     tainted node-role.kubernetes.io/control-plane:NoSchedule as kind
+//     does), each started inside its node's
 //     network namespace (the fork happens on a thread that joined it: the
 //     agent keeps the host's mount namespace, so the pod namespaces its
 //     network plugin bind-mounts are visible to containerd). Every node
@@ -492,6 +494,20 @@ func (s *State) startServer(ctx context.Context, o *Options) error {
 	}
 }
 
+// ControlPlaneTaint is the taint of the control plane of a cluster with
+// workers, in --register-with-taints syntax (kubeadm's
+// node-role.kubernetes.io/control-plane:NoSchedule).
+const ControlPlaneTaint = "node-role.kubernetes.io/control-plane=:NoSchedule"
+
+func (s *State) hasWorkers() bool {
+	for _, n := range s.Nodes {
+		if n.Role == RoleWorker {
+			return true
+		}
+	}
+	return false
+}
+
 // agentArgs are node n's skiffd agent arguments.
 func (s *State) agentArgs(o *Options, n *NodeState, token, pin string) []string {
 	args := []string{"agent", "--data-dir", n.DataDir, "--server", s.Server, "--token", token, "--ca-cert-hash", pin,
@@ -499,6 +515,12 @@ func (s *State) agentArgs(o *Options, n *NodeState, token, pin string) []string 
 		"--runtime-namespace", n.RuntimeNamespace, "--plugin-dir", o.PluginDir, "--cluster-cidr", s.ClusterCIDR}
 	if n.Role == RoleControlPlane {
 		args = append(args, "--node-role", RoleControlPlane)
+		// kind (kubeadm) taints the control plane when the cluster has
+		// workers, so pods run on the workers; a single node stays
+		// untainted. The agent applies it when it makes its Node.
+		if s.hasWorkers() {
+			args = append(args, "--register-with-taints", ControlPlaneTaint)
+		}
 	}
 	if o.HeartbeatInterval > 0 {
 		args = append(args, "--heartbeat-interval", o.HeartbeatInterval.String())

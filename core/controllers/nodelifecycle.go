@@ -1,7 +1,8 @@
 package controllers
 
 // Node lifecycle, as kube-controller-manager's node lifecycle controller
-// does it (without taints or evictions, which skiff does not have).
+// does it, without tainting unreachable nodes or evicting their pods, which
+// skiff does not do.
 //
 // Every agent renews its node's Lease in kube-node-lease every heartbeat
 // interval (10 s by default). The API server keeps node leases under an

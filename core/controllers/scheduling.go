@@ -164,7 +164,35 @@ func toSchedNode(n *corev1.Node) *scheduler.Node {
 		Allocatable:   NodeAllocatable(n.Status.Allocatable),
 		Ready:         NodeReady(n),
 		Unschedulable: n.Spec.Unschedulable,
+		Taints:        toSchedTaints(n.Spec.Taints),
 	}
+}
+
+// toSchedTaints converts a node's taints (validated by the registry:
+// NoSchedule, PreferNoSchedule or NoExecute), in order.
+func toSchedTaints(ts []corev1.Taint) []scheduler.Taint {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]scheduler.Taint, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, scheduler.Taint{Key: t.Key, Value: t.Value, Effect: scheduler.TaintEffect(t.Effect)})
+	}
+	return out
+}
+
+// toSchedTolerations converts a pod's tolerations; tolerationSeconds is
+// about eviction, which skiff does not do, and is dropped.
+func toSchedTolerations(ts []corev1.Toleration) []scheduler.Toleration {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]scheduler.Toleration, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, scheduler.Toleration{Key: t.Key, Operator: scheduler.TolerationOperator(t.Operator),
+			Value: t.Value, Effect: scheduler.TaintEffect(t.Effect)})
+	}
+	return out
 }
 
 func toSchedPod(p *corev1.Pod) *scheduler.Pod {
@@ -175,6 +203,7 @@ func toSchedPod(p *corev1.Pod) *scheduler.Pod {
 		NodeName:     p.Spec.NodeName,
 		Requests:     PodRequests(&p.Spec),
 		NodeSelector: p.Spec.NodeSelector,
+		Tolerations:  toSchedTolerations(p.Spec.Tolerations),
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -127,6 +128,66 @@ func TestSchedulingBindsUnschedulesAndReplaysAfterRestart(t *testing.T) {
 	medium := waitPod(t, srv, "medium", func(p *corev1.Pod) bool { return scheduledCondition(p) != nil })
 	if medium.Spec.NodeName != "" || !strings.Contains(scheduledCondition(medium).Message, "Insufficient cpu") {
 		t.Errorf("after the plugin restart the replayed view lost the bound pod: medium went to %q (%+v)", medium.Spec.NodeName, scheduledCondition(medium))
+	}
+}
+
+// kind's cluster: the control plane is tainted NoSchedule. A pod without a
+// toleration avoids it, even when only it has room; one that tolerates the
+// taint (operator Exists on its key) may go there, and so may a pending pod
+// once a toleration is added to it.
+func TestSchedulingRespectsTaints(t *testing.T) {
+	srv := testapi.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	plugin := &swappable{impl: binpack.New()}
+	s := &Scheduling{Client: srv.Admin, Scheduler: plugin.get, Recorder: events.NewRecorder(srv.Admin, "default-scheduler", ""), Log: slog.Default()}
+	go s.Run(ctx)
+
+	const key = "node-role.kubernetes.io/control-plane"
+	cp := readyNode("kind-control-plane", "8", "16Gi")
+	cp.Spec.Taints = []corev1.Taint{{Key: key, Effect: corev1.TaintEffectNoSchedule}}
+	for _, n := range []*corev1.Node{cp, readyNode("kind-worker", "1", "16Gi")} {
+		if err := srv.Admin.Create(ctx, api.Nodes, "", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tolerating := func(p *corev1.Pod) *corev1.Pod {
+		p.Spec.Tolerations = []corev1.Toleration{{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+		return p
+	}
+	for _, p := range []*corev1.Pod{podRequesting("small", "100m", ""), podRequesting("big", "2", ""), tolerating(podRequesting("tolerant", "2", ""))} {
+		if err := srv.Admin.Create(ctx, api.Pods, "default", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if small := waitPod(t, srv, "small", func(p *corev1.Pod) bool { return p.Spec.NodeName != "" }); small.Spec.NodeName != "kind-worker" {
+		t.Errorf("a pod without a toleration went to %q, want kind-worker", small.Spec.NodeName)
+	}
+	big := waitPod(t, srv, "big", func(p *corev1.Pod) bool { return scheduledCondition(p) != nil })
+	const want = "0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }."
+	if c := scheduledCondition(big); big.Spec.NodeName != "" || c.Status != corev1.ConditionFalse || c.Message != want {
+		t.Errorf("a pod that fits only on the tainted node: node %q, condition %+v, want the message %q", big.Spec.NodeName, c, want)
+	}
+	if p := waitPod(t, srv, "tolerant", func(p *corev1.Pod) bool { return p.Spec.NodeName != "" }); p.Spec.NodeName != "kind-control-plane" {
+		t.Errorf("a pod tolerating the taint went to %q, want kind-control-plane", p.Spec.NodeName)
+	}
+
+	// Kubernetes lets a pod's tolerations grow: the pending pod goes to
+	// the control plane once it tolerates the taint (the retry of pending
+	// pods, or its update, schedules it again).
+	for {
+		p := waitPod(t, srv, "big", func(*corev1.Pod) bool { return true })
+		tolerating(p)
+		err := srv.Admin.Update(ctx, api.Pods, "default", p, "")
+		if err == nil {
+			break
+		}
+		if !apierrors.IsConflict(err) {
+			t.Fatal(err)
+		}
+	}
+	if p := waitPod(t, srv, "big", func(p *corev1.Pod) bool { return p.Spec.NodeName != "" }); p.Spec.NodeName != "kind-control-plane" {
+		t.Errorf("after its toleration was added, the pod went to %q, want kind-control-plane", p.Spec.NodeName)
 	}
 }
 

@@ -60,7 +60,7 @@ func startAgent(ctx context.Context, o *Options, creds *nodeCredentials, serverA
 		return nil, err
 	}
 	a := agent.New(agent.Config{
-		NodeName: o.NodeName, NodeIP: o.NodeIP, ListenAddr: o.AgentListen, Roles: o.roles(),
+		NodeName: o.NodeName, NodeIP: o.NodeIP, ListenAddr: o.AgentListen, Roles: o.roles(), RegisterWithTaints: o.RegisterWithTaints,
 		DataDir: o.DataDir, Client: c, Plugins: ra.plugins, CA: creds.ca, ServingCert: creds.serving,
 		BackoffBase: o.BackoffBase, ClusterCIDR: o.ClusterCIDR, HeartbeatInterval: o.HeartbeatInterval,
 		PlainHTTPRegistries: o.PlainHTTPRegistries, AllowPrivileged: o.AllowPrivileged, AllowHostPath: o.AllowHostPath, Log: o.Log.With("component", "agent"),

@@ -9,7 +9,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/skiffhq/skiff/core/config"
 	"github.com/skiffhq/skiff/core/pluginhost"
@@ -52,6 +57,10 @@ type Options struct {
 	// NodeRoles become the node's node-role.kubernetes.io/<role> labels
 	// (default: control-plane for skiffd dev, none for an agent).
 	NodeRoles []string
+	// RegisterWithTaints are the node's taints when its agent creates the
+	// Node (the kubelet's --register-with-taints; see ParseTaints). A Node
+	// that exists keeps its taints.
+	RegisterWithTaints []corev1.Taint
 	// RuntimeNamespace is the containerd namespace of the node's images and
 	// containers (default: the runtime plugin's, "skiff"): nodes sharing
 	// one containerd each need their own.
@@ -169,4 +178,58 @@ func (o *Options) loadConfig() error {
 		o.PluginDir = o.profile.PluginDir
 	}
 	return nil
+}
+
+// taintEffects are the effects a taint may have.
+var taintEffects = []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute}
+
+// ParseTaints parses the value of --register-with-taints: comma-separated
+// taints, each "key=value:Effect" or "key:Effect" (kubelet's syntax; the
+// effect is required), as node-role.kubernetes.io/control-plane=:NoSchedule.
+// The key must be a qualified name, the value a label value, the effect
+// NoSchedule, PreferNoSchedule or NoExecute, and no key and effect may
+// come twice; an error names the entry at fault. "" is no taint.
+func ParseTaints(list string) ([]corev1.Taint, error) {
+	if list == "" {
+		return nil, nil
+	}
+	var taints []corev1.Taint
+	for _, entry := range strings.Split(list, ",") {
+		t, err := parseTaint(entry)
+		if err != nil {
+			return nil, fmt.Errorf("taint %q: %w", entry, err)
+		}
+		if slices.ContainsFunc(taints, func(o corev1.Taint) bool { return o.Key == t.Key && o.Effect == t.Effect }) {
+			return nil, fmt.Errorf("taint %q: key %q with effect %s is given twice (taints are unique by key and effect)", entry, t.Key, t.Effect)
+		}
+		taints = append(taints, t)
+	}
+	return taints, nil
+}
+
+func parseTaint(entry string) (corev1.Taint, error) {
+	kv, effect, ok := cutLast(entry, ":")
+	if !ok {
+		return corev1.Taint{}, fmt.Errorf("want key=value:Effect or key:Effect, with Effect NoSchedule, PreferNoSchedule or NoExecute")
+	}
+	t := corev1.Taint{Effect: corev1.TaintEffect(effect)}
+	t.Key, t.Value, _ = strings.Cut(kv, "=")
+	if !slices.Contains(taintEffects, t.Effect) {
+		return corev1.Taint{}, fmt.Errorf("effect %q is not NoSchedule, PreferNoSchedule or NoExecute", effect)
+	}
+	if msgs := validation.IsQualifiedName(t.Key); len(msgs) > 0 {
+		return corev1.Taint{}, fmt.Errorf("key %q: %s", t.Key, strings.Join(msgs, "; "))
+	}
+	if msgs := validation.IsValidLabelValue(t.Value); len(msgs) > 0 {
+		return corev1.Taint{}, fmt.Errorf("value %q: %s", t.Value, strings.Join(msgs, "; "))
+	}
+	return t, nil
+}
+
+// cutLast is strings.Cut at the last sep.
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return s, "", false
 }

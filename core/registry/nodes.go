@@ -2,10 +2,14 @@ package registry
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -13,7 +17,9 @@ import (
 )
 
 var nodeSupported = newSupportedFields(append([]string{
-	"spec", "spec.podCIDR", "spec.podCIDRs.*", "spec.unschedulable", "status.*",
+	"spec", "spec.podCIDR", "spec.podCIDRs.*", "spec.unschedulable",
+	"spec.taints", "spec.taints[].key", "spec.taints[].value", "spec.taints[].effect",
+	"status.*",
 }, metaFields...)...)
 
 // NodeStrategy is the nodes resource. Node objects are made by the agents
@@ -32,7 +38,57 @@ func (NodeStrategy) PrepareForCreate(obj Object) {
 }
 
 func (NodeStrategy) Validate(obj Object) field.ErrorList {
-	return ValidateMeta(obj, false, validation.IsDNS1123Subdomain)
+	node := obj.(*corev1.Node)
+	errs := ValidateMeta(node, false, validation.IsDNS1123Subdomain)
+	return append(errs, ValidateNodeTaints(node.Spec.Taints, field.NewPath("spec", "taints"))...)
+}
+
+// taintEffects are the effects Kubernetes accepts. skiff's scheduler
+// filters on NoSchedule and NoExecute and ignores PreferNoSchedule; nothing
+// evicts for NoExecute (docs/decisions.md).
+var taintEffects = []corev1.TaintEffect{corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute}
+
+// ValidateNodeTaints checks a node's taints as Kubernetes does
+// (validateNodeTaints): each key a qualified name, each value a label
+// value, an effect of taintEffects, and no two taints with the same key
+// and effect.
+func ValidateNodeTaints(taints []corev1.Taint, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	seen := map[corev1.TaintEffect]sets.Set[string]{}
+	for i, t := range taints {
+		ip := path.Index(i)
+		errs = append(errs, metavalidation.ValidateLabelName(t.Key, ip.Child("key"))...)
+		if msgs := validation.IsValidLabelValue(t.Value); len(msgs) > 0 {
+			errs = append(errs, field.Invalid(ip.Child("value"), t.Value, strings.Join(msgs, ";")))
+		}
+		errs = append(errs, validateTaintEffect(t.Effect, false, ip.Child("effect"))...)
+		if seen[t.Effect].Has(t.Key) {
+			dup := field.Duplicate(ip, t)
+			dup.Detail = "taints must be unique by key and effect pair"
+			errs = append(errs, dup)
+			continue
+		}
+		if seen[t.Effect] == nil {
+			seen[t.Effect] = sets.New[string]()
+		}
+		seen[t.Effect].Insert(t.Key)
+	}
+	return errs
+}
+
+// validateTaintEffect is Kubernetes' check of a taint's or a toleration's
+// effect; a toleration's may be empty (every effect).
+func validateTaintEffect(effect corev1.TaintEffect, allowEmpty bool, path *field.Path) field.ErrorList {
+	if effect == "" {
+		if allowEmpty {
+			return nil
+		}
+		return field.ErrorList{field.Required(path, "")}
+	}
+	if !slices.Contains(taintEffects, effect) {
+		return field.ErrorList{field.NotSupported(path, effect, taintEffects)}
+	}
+	return nil
 }
 
 func (NodeStrategy) PrepareForUpdate(obj, old Object, subresource string) error {

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metavalidation "k8s.io/apimachinery/pkg/apis/meta/v1/validation"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/sets"
@@ -61,6 +62,8 @@ var podSupported = func() supportedFields {
 		"spec", "spec.containers", "spec.initContainers",
 		"spec.restartPolicy", "spec.terminationGracePeriodSeconds", "spec.dnsPolicy",
 		"spec.nodeName", "spec.nodeSelector.*", "spec.schedulerName", "spec.enableServiceLinks",
+		"spec.tolerations", "spec.tolerations[].key", "spec.tolerations[].operator", "spec.tolerations[].value",
+		"spec.tolerations[].effect", "spec.tolerations[].tolerationSeconds",
 		"spec.securityContext", "spec.securityContext.runAsUser", "spec.securityContext.runAsGroup", "spec.securityContext.runAsNonRoot",
 		"spec.volumes", "spec.volumes[].name", "spec.volumes[].emptyDir", "spec.volumes[].emptyDir.medium", "spec.volumes[].emptyDir.sizeLimit",
 		"spec.volumes[].configMap", "spec.volumes[].configMap.name", "spec.volumes[].configMap.defaultMode", "spec.volumes[].configMap.optional",
@@ -235,7 +238,77 @@ func validatePodSpec(spec *corev1.PodSpec, path *field.Path) field.ErrorList {
 			errs = append(errs, field.Invalid(path.Child("nodeName"), spec.NodeName, msg))
 		}
 	}
+	errs = append(errs, ValidateTolerations(spec.Tolerations, path.Child("tolerations"))...)
 	return errs
+}
+
+// tolerationOperators are the operators skiff accepts: Kubernetes' Equal
+// and Exists (Lt and Gt are behind a Kubernetes feature gate that is off
+// by default, and refused the same way).
+var tolerationOperators = []corev1.TolerationOperator{corev1.TolerationOpEqual, corev1.TolerationOpExists}
+
+// ValidateTolerations checks a pod's tolerations as Kubernetes does
+// (ValidateTolerations), with its messages and field paths (an Equal
+// value that is not a label value is reported on the operator, as
+// Kubernetes does):
+//
+//   - a key, when set, is a qualified name;
+//   - an empty key needs the Exists operator (it matches every taint);
+//   - tolerationSeconds needs the NoExecute effect (skiff accepts it and
+//     does not evict: docs/decisions.md);
+//   - Equal (or no operator) needs a label value, Exists an empty value;
+//   - the operator is Equal or Exists, the effect empty, NoSchedule,
+//     PreferNoSchedule or NoExecute.
+func ValidateTolerations(tolerations []corev1.Toleration, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, t := range tolerations {
+		ip := path.Index(i)
+		if t.Key != "" {
+			errs = append(errs, metavalidation.ValidateLabelName(t.Key, ip.Child("key"))...)
+		}
+		if t.Key == "" && t.Operator != corev1.TolerationOpExists {
+			errs = append(errs, field.Invalid(ip.Child("operator"), t.Operator,
+				"operator must be Exists when `key` is empty, which means \"match all values and all keys\""))
+		}
+		if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
+			errs = append(errs, field.Invalid(ip.Child("effect"), t.Effect,
+				"effect must be 'NoExecute' when `tolerationSeconds` is set"))
+		}
+		switch t.Operator {
+		case corev1.TolerationOpEqual, "":
+			if msgs := validation.IsValidLabelValue(t.Value); len(msgs) > 0 {
+				errs = append(errs, field.Invalid(ip.Child("operator"), t.Value, strings.Join(msgs, ";")))
+			}
+		case corev1.TolerationOpExists:
+			if t.Value != "" {
+				errs = append(errs, field.Invalid(ip.Child("operator"), t, "value must be empty when `operator` is 'Exists'"))
+			}
+		default:
+			errs = append(errs, field.NotSupported(ip.Child("operator"), t.Operator, tolerationOperators))
+		}
+		errs = append(errs, validateTaintEffect(t.Effect, true, ip.Child("effect"))...) // nodes.go
+	}
+	return errs
+}
+
+// validateOnlyAddedTolerations is Kubernetes' rule for tolerations on a pod
+// update: every existing toleration stays (its tolerationSeconds may
+// change); new ones may be added.
+func validateOnlyAddedTolerations(tolerations, old []corev1.Toleration, path *field.Path) field.ErrorList {
+	for _, o := range old {
+		found := false
+		for _, t := range tolerations {
+			o.TolerationSeconds = t.TolerationSeconds
+			if apiequality.Semantic.DeepEqual(o, t) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return field.ErrorList{field.Forbidden(path, "existing toleration can not be modified except its tolerationSeconds")}
+		}
+	}
+	return nil
 }
 
 func validateContainers(cs []corev1.Container, path *field.Path, names, volumes sets.Set[string]) field.ErrorList {
@@ -479,11 +552,14 @@ func (PodStrategy) PrepareForUpdate(obj, old Object, subresource string) error {
 }
 
 // ValidateUpdate allows what Kubernetes allows on a pod: labels,
-// annotations and container images; the rest of the spec is immutable.
+// annotations, container images and new tolerations; the rest of the spec
+// is immutable.
 func (s PodStrategy) ValidateUpdate(obj, old Object) field.ErrorList {
 	pod, oldPod := obj.(*corev1.Pod), old.(*corev1.Pod)
 	errs := s.Validate(pod)
+	errs = append(errs, validateOnlyAddedTolerations(pod.Spec.Tolerations, oldPod.Spec.Tolerations, field.NewPath("spec", "tolerations"))...)
 	mutable := oldPod.Spec.DeepCopy()
+	mutable.Tolerations = pod.Spec.Tolerations
 	for i := range mutable.Containers {
 		if i < len(pod.Spec.Containers) {
 			mutable.Containers[i].Image = pod.Spec.Containers[i].Image
@@ -496,7 +572,7 @@ func (s PodStrategy) ValidateUpdate(obj, old Object) field.ErrorList {
 	}
 	mutable.NodeName = pod.Spec.NodeName
 	if !apiequality.Semantic.DeepEqual(*mutable, pod.Spec) {
-		errs = append(errs, field.Forbidden(field.NewPath("spec"), "pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`"))
+		errs = append(errs, field.Forbidden(field.NewPath("spec"), "pod updates may not change fields other than `spec.containers[*].image`, `spec.initContainers[*].image`, `spec.tolerations` (only additions to existing tolerations)"))
 	}
 	return errs
 }

@@ -25,6 +25,7 @@ func nodeToProto(n *Node) *schedulerpb.Node {
 		Allocatable:   resourcesToProto(n.Allocatable),
 		Ready:         n.Ready,
 		Unschedulable: n.Unschedulable,
+		Taints:        taintsToProto(n.Taints),
 	}
 }
 
@@ -35,7 +36,55 @@ func nodeFromProto(n *schedulerpb.Node) *Node {
 		Allocatable:   resourcesFromProto(n.GetAllocatable()),
 		Ready:         n.GetReady(),
 		Unschedulable: n.GetUnschedulable(),
+		Taints:        taintsFromProto(n.GetTaints()),
 	}
+}
+
+// Empty lists come back nil, as protobuf sends nothing for them.
+
+func taintsToProto(ts []Taint) []*schedulerpb.Taint {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]*schedulerpb.Taint, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, &schedulerpb.Taint{Key: t.Key, Value: t.Value, Effect: string(t.Effect)})
+	}
+	return out
+}
+
+func taintsFromProto(ts []*schedulerpb.Taint) []Taint {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]Taint, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, Taint{Key: t.GetKey(), Value: t.GetValue(), Effect: TaintEffect(t.GetEffect())})
+	}
+	return out
+}
+
+func tolerationsToProto(ts []Toleration) []*schedulerpb.Toleration {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]*schedulerpb.Toleration, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, &schedulerpb.Toleration{Key: t.Key, Operator: string(t.Operator), Value: t.Value, Effect: string(t.Effect)})
+	}
+	return out
+}
+
+func tolerationsFromProto(ts []*schedulerpb.Toleration) []Toleration {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := make([]Toleration, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, Toleration{Key: t.GetKey(), Operator: TolerationOperator(t.GetOperator()),
+			Value: t.GetValue(), Effect: TaintEffect(t.GetEffect())})
+	}
+	return out
 }
 
 func podToProto(p *Pod) *schedulerpb.Pod {
@@ -46,6 +95,7 @@ func podToProto(p *Pod) *schedulerpb.Pod {
 		NodeName:     p.NodeName,
 		Requests:     resourcesToProto(p.Requests),
 		NodeSelector: p.NodeSelector,
+		Tolerations:  tolerationsToProto(p.Tolerations),
 	}
 }
 
@@ -57,6 +107,7 @@ func podFromProto(p *schedulerpb.Pod) *Pod {
 		NodeName:     p.GetNodeName(),
 		Requests:     resourcesFromProto(p.GetRequests()),
 		NodeSelector: p.GetNodeSelector(),
+		Tolerations:  tolerationsFromProto(p.GetTolerations()),
 	}
 }
 

@@ -38,6 +38,11 @@ func TestUpdateRoundTrip(t *testing.T) {
 			Allocatable:   scheduler.Resources{MilliCPU: 4000, MemoryBytes: 8 << 30, Pods: 110},
 			Ready:         true,
 			Unschedulable: true,
+			Taints: []scheduler.Taint{
+				{Key: "node-role.kubernetes.io/control-plane", Effect: scheduler.TaintEffectNoSchedule},
+				{Key: "dedicated", Value: "gpu", Effect: scheduler.TaintEffectNoExecute},
+				{Key: "spot", Value: "true", Effect: scheduler.TaintEffectPreferNoSchedule},
+			},
 		}},
 		{Type: scheduler.Upsert, Pod: &scheduler.Pod{
 			Namespace:    "default",
@@ -46,6 +51,11 @@ func TestUpdateRoundTrip(t *testing.T) {
 			NodeName:     "n1",
 			Requests:     scheduler.Resources{MilliCPU: 250, MemoryBytes: 64 << 20},
 			NodeSelector: map[string]string{"disk": "ssd"},
+			Tolerations: []scheduler.Toleration{
+				{Key: "node-role.kubernetes.io/control-plane", Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoSchedule},
+				{Key: "dedicated", Operator: scheduler.TolerationOpEqual, Value: "gpu"},
+				{Operator: scheduler.TolerationOpExists},
+			},
 		}},
 		{Type: scheduler.Delete, Pod: &scheduler.Pod{Namespace: "default", Name: "old", Requests: scheduler.Resources{}}},
 		{Type: scheduler.Delete, Node: &scheduler.Node{Name: "n0"}},
@@ -87,7 +97,8 @@ func TestUpdateRejectsMalformedChange(t *testing.T) {
 func TestScheduleRoundTrip(t *testing.T) {
 	pods := []scheduler.Pod{
 		{Namespace: "a", Name: "p1", UID: "u1", Requests: scheduler.Resources{MilliCPU: 1}},
-		{Namespace: "b", Name: "p2", UID: "u2", NodeSelector: map[string]string{"k": "v"}},
+		{Namespace: "b", Name: "p2", UID: "u2", NodeSelector: map[string]string{"k": "v"},
+			Tolerations: []scheduler.Toleration{{Key: "k", Value: "v", Effect: scheduler.TaintEffectPreferNoSchedule}}},
 	}
 	want := []scheduler.Decision{
 		{Namespace: "a", Name: "p1", NodeName: "n1"},

@@ -11,6 +11,17 @@
 // node or the reason no node fits. It must not wait on anything but its own
 // view: the core binds the pods and later sends them back as upserts with
 // NodeName set.
+//
+// # Revisions of skiff.scheduler.v1
+//
+// Compatible additions are made to v1 (new fields); a core and a plugin
+// built from different revisions still talk.
+//
+//   - r1: Update and Schedule; nodes with labels, allocatable, Ready and
+//     Unschedulable; pods with requests and a node selector.
+//   - r2: Node.Taints and Pod.Tolerations. A plugin of r1 ignores them (it
+//     places pods on tainted nodes, as skiff did before taints); a core of
+//     r1 sends none, so an r2 plugin sees no taint and no toleration.
 package scheduler
 
 import (
@@ -46,6 +57,89 @@ type Node struct {
 	Ready bool
 	// Unschedulable is the node's spec.unschedulable (cordoned).
 	Unschedulable bool
+	// Taints are the node's spec.taints, in order. Ready and Unschedulable
+	// stand for the taints Kubernetes would add for them
+	// (node.kubernetes.io/not-ready and node.kubernetes.io/unschedulable,
+	// both NoSchedule), which are not in Taints. (Added in a later
+	// revision of v1: an older core sends none.)
+	Taints []Taint
+}
+
+// TaintEffect is what a taint does to the pods that do not tolerate it.
+type TaintEffect string
+
+const (
+	// TaintEffectNoSchedule: no new pod goes to the node unless it
+	// tolerates the taint.
+	TaintEffectNoSchedule TaintEffect = "NoSchedule"
+	// TaintEffectPreferNoSchedule: the scheduler should avoid the node for
+	// pods that do not tolerate the taint; it never filters.
+	TaintEffectPreferNoSchedule TaintEffect = "PreferNoSchedule"
+	// TaintEffectNoExecute: NoSchedule, and in Kubernetes running pods
+	// that do not tolerate it are evicted (skiff does not evict). For
+	// scheduling it is the same as NoSchedule.
+	TaintEffectNoExecute TaintEffect = "NoExecute"
+)
+
+// Taint is one of a node's taints (Kubernetes' core/v1 Taint).
+type Taint struct {
+	Key    string
+	Value  string
+	Effect TaintEffect
+}
+
+// TolerationOperator says how a toleration matches a taint's value.
+type TolerationOperator string
+
+const (
+	// TolerationOpEqual matches a taint with the same value ("" is Equal).
+	TolerationOpEqual TolerationOperator = "Equal"
+	// TolerationOpExists matches a taint of any value.
+	TolerationOpExists TolerationOperator = "Exists"
+)
+
+// Toleration is one of a pod's tolerations (Kubernetes' core/v1
+// Toleration, without tolerationSeconds, which is about eviction).
+type Toleration struct {
+	// Key is the taint key matched; "" (with Exists) matches every key.
+	Key string
+	// Operator is Equal (also when "") or Exists.
+	Operator TolerationOperator
+	// Value is matched with Equal; it is "" with Exists.
+	Value string
+	// Effect is the taint effect matched; "" matches every effect.
+	Effect TaintEffect
+}
+
+// ToleratesTaint reports whether t tolerates taint, as Kubernetes matches
+// them: t's Effect, when set, must be the taint's; t's Key, when set, must
+// be the taint's; then Exists matches any value and Equal (or no operator)
+// the same value. Any other operator matches nothing.
+func (t Toleration) ToleratesTaint(taint Taint) bool {
+	if t.Effect != "" && t.Effect != taint.Effect {
+		return false
+	}
+	if t.Key != "" && t.Key != taint.Key {
+		return false
+	}
+	switch t.Operator {
+	case "", TolerationOpEqual:
+		return t.Value == taint.Value
+	case TolerationOpExists:
+		return true
+	default:
+		return false
+	}
+}
+
+// Tolerates reports whether any of tolerations tolerates taint.
+func Tolerates(tolerations []Toleration, taint Taint) bool {
+	for _, t := range tolerations {
+		if t.ToleratesTaint(taint) {
+			return true
+		}
+	}
+	return false
 }
 
 // Pod is the scheduler's view of one pod.
@@ -60,6 +154,9 @@ type Pod struct {
 	// container and the sum of app containers).
 	Requests     Resources
 	NodeSelector map[string]string
+	// Tolerations are the pod's spec.tolerations. (Added in a later
+	// revision of v1: an older core sends none.)
+	Tolerations []Toleration
 }
 
 // ChangeType says what happened to an object.
@@ -90,10 +187,18 @@ type Change struct {
 // final ".". Each node counts under the first filter it fails, in
 // kube-scheduler's order, with the reasons this contract can express:
 //
-//   - Unschedulable: "node(s) were unschedulable";
-//   - not Ready: "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
-//     (Kubernetes taints a node that is not ready; "node(s) were not
-//     ready" is the wording of old kube-scheduler releases);
+//   - Unschedulable: "node(s) were unschedulable", unless the pod
+//     tolerates the taint node.kubernetes.io/unschedulable:NoSchedule;
+//   - taints: "node(s) had untolerated taint {<key>: <value>}" for the
+//     first of the node's Taints with effect NoSchedule or NoExecute that
+//     none of the pod's Tolerations tolerates (ToleratesTaint), then, for a
+//     node that is not Ready, "node(s) had untolerated taint
+//     {node.kubernetes.io/not-ready: }" unless the pod tolerates
+//     node.kubernetes.io/not-ready:NoSchedule (Kubernetes taints a node
+//     that is not ready; "node(s) were not ready" is the wording of old
+//     kube-scheduler releases). PreferNoSchedule taints never filter: a
+//     scheduler may prefer other nodes for a pod that does not tolerate
+//     them, or ignore them;
 //   - NodeSelector: "node(s) didn't match Pod's node affinity/selector";
 //   - resources, every one that applies: "Too many pods", "Insufficient
 //     cpu", "Insufficient memory". A request of zero never fails.

@@ -6,12 +6,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/daemon"
@@ -54,8 +56,35 @@ func agentFlags(cmd *cobra.Command, o *daemon.Options, backoff *time.Duration, i
 	f.BoolVar(&o.AllowHostPath, "allow-host-path", false, "let pods mount hostPath volumes (directories and files of this node)")
 	f.StringVar(&o.PodBridge, "pod-bridge", "", "name of the node's pod bridge (default skiff0)")
 	f.StringSliceVar(&o.NodeRoles, "node-role", nil, "role of this node, shown by get nodes (repeatable; node-role.kubernetes.io/<role> label)")
+	f.Var(&taintsFlag{taints: &o.RegisterWithTaints}, "register-with-taints",
+		"taints of this node when its agent registers it, comma-separated key=value:Effect or key:Effect, Effect NoSchedule, PreferNoSchedule or NoExecute "+
+			"(as the kubelet's; a node that is already registered keeps its taints)")
 	f.StringVar(&o.RuntimeNamespace, "runtime-namespace", "", "containerd namespace of this node's images and containers (default skiff)")
 	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its node's Lease (its heartbeat)")
+}
+
+// taintsFlag is --register-with-taints: comma-separated taints, and
+// repeatable; daemon.ParseTaints checks them as they are given, so a bad
+// entry stops skiffd before anything starts.
+type taintsFlag struct {
+	entries []string
+	taints  *[]corev1.Taint
+}
+
+func (f *taintsFlag) String() string { return strings.Join(f.entries, ",") }
+func (f *taintsFlag) Type() string   { return "taints" }
+
+func (f *taintsFlag) Set(v string) error {
+	entries := f.entries
+	if v != "" {
+		entries = append(slices.Clone(entries), strings.Split(v, ",")...)
+	}
+	taints, err := daemon.ParseTaints(strings.Join(entries, ","))
+	if err != nil {
+		return err
+	}
+	f.entries, *f.taints = entries, taints
+	return nil
 }
 
 func newDev(out io.Writer) *cobra.Command {

@@ -10,7 +10,8 @@
 // it fails):
 //
 //  1. node(s) were unschedulable (the node is cordoned);
-//  2. node(s) had untolerated taint {node.kubernetes.io/not-ready: };
+//  2. node(s) had untolerated taint {<key>: <value>} (a NoSchedule or
+//     NoExecute taint the pod does not tolerate, or the not-ready taint);
 //  3. node(s) didn't match Pod's node affinity/selector;
 //  4. Too many pods, Insufficient cpu, Insufficient memory (all that apply).
 //

@@ -45,6 +45,8 @@ var cases = []struct {
 	{"NotReadyNode", testNotReadyNode},
 	{"UnschedulableNode", testUnschedulableNode},
 	{"NodeSelector", testNodeSelector},
+	{"Taints", testTaints},
+	{"TolerationsOfCordonedAndNotReady", testTolerationsOfNodeState},
 	{"InsufficientResources", testInsufficientResources},
 	{"ReasonHistogram", testReasonHistogram},
 	{"FilterPrecedence", testFilterPrecedence},
@@ -272,6 +274,85 @@ func testNodeSelector(t *testing.T, s scheduler.Scheduler) {
 	p = pod("gpu", 100, 0)
 	p.NodeSelector = map[string]string{"gpu": "true"}
 	wantReason(t, scheduleOne(t, s, p), "0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.")
+}
+
+// testTaints: kind's cluster, a control plane tainted NoSchedule and a
+// worker. A pod goes to the control plane only if it tolerates the taint;
+// NoExecute filters as NoSchedule does, PreferNoSchedule never filters.
+func testTaints(t *testing.T, s scheduler.Scheduler) {
+	const key = "node-role.kubernetes.io/control-plane"
+	cp := node("control-plane", 4000, 8*gi, 10)
+	cp.Taints = []scheduler.Taint{{Key: key, Effect: scheduler.TaintEffectNoSchedule}}
+	update(t, s, upsertNodes(cp, node("worker", 1000, gi, 10))...)
+
+	wantNode(t, scheduleOne(t, s, pod("web", 100, 0)), "worker")
+	wantReason(t, scheduleOne(t, s, pod("big", 2000, 0)),
+		"0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }.")
+	for _, tol := range []scheduler.Toleration{
+		{Key: key, Operator: scheduler.TolerationOpExists},
+		{Key: key, Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoSchedule},
+		{Key: key, Operator: scheduler.TolerationOpEqual, Value: ""},
+		{Operator: scheduler.TolerationOpExists},
+	} {
+		p := pod("big", 2000, 0)
+		p.Tolerations = []scheduler.Toleration{tol}
+		d := scheduleOne(t, s, p)
+		wantNode(t, d, "control-plane")
+		update(t, s, deletePod("default", "big"))
+	}
+	p := pod("big", 2000, 0)
+	p.Tolerations = []scheduler.Toleration{{Key: key, Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoExecute}}
+	wantReason(t, scheduleOne(t, s, p),
+		"0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }.")
+
+	// The node's taints change: NoExecute filters, with the value in the
+	// reason; a taint comes before the node selector.
+	cp.Taints = []scheduler.Taint{{Key: "maintenance", Value: "now", Effect: scheduler.TaintEffectNoExecute}}
+	update(t, s, upsertNodes(cp)...)
+	p = pod("big", 2000, 0)
+	p.NodeSelector = map[string]string{"disk": "ssd"}
+	wantReason(t, scheduleOne(t, s, p),
+		"0/2 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 1 node(s) had untolerated taint {maintenance: now}.")
+	p = pod("big", 2000, 0)
+	p.Tolerations = []scheduler.Toleration{{Key: "maintenance", Operator: scheduler.TolerationOpEqual, Value: "later"}}
+	wantReason(t, scheduleOne(t, s, p),
+		"0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {maintenance: now}.")
+	p.Tolerations = []scheduler.Toleration{{Key: "maintenance", Value: "now"}}
+	wantNode(t, scheduleOne(t, s, p), "control-plane")
+	update(t, s, deletePod("default", "big"))
+
+	// PreferNoSchedule never filters: the pod fits only there.
+	cp.Taints = []scheduler.Taint{{Key: "spot", Value: "true", Effect: scheduler.TaintEffectPreferNoSchedule}}
+	update(t, s, upsertNodes(cp)...)
+	wantNode(t, scheduleOne(t, s, pod("big", 2000, 0)), "control-plane")
+
+	// The taints are gone.
+	cp.Taints = nil
+	update(t, s, upsertNodes(cp)...)
+	wantNode(t, scheduleOne(t, s, pod("bigger", 2000, 0)), "control-plane")
+}
+
+// testTolerationsOfNodeState: Unschedulable and not Ready stand for
+// Kubernetes' node.kubernetes.io/unschedulable and not-ready taints, which
+// a pod may tolerate, as in kube-scheduler.
+func testTolerationsOfNodeState(t *testing.T, s scheduler.Scheduler) {
+	cordoned := node("cordoned", 8000, 8*gi, 10)
+	cordoned.Unschedulable = true
+	update(t, s, upsertNodes(cordoned)...)
+	p := pod("daemon", 100, 0)
+	p.Tolerations = []scheduler.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: scheduler.TolerationOpExists}}
+	wantReason(t, scheduleOne(t, s, p), "0/1 nodes are available: 1 node(s) were unschedulable.")
+	p.Tolerations = append(p.Tolerations, scheduler.Toleration{Key: "node.kubernetes.io/unschedulable", Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoSchedule})
+	wantNode(t, scheduleOne(t, s, p), "cordoned")
+	update(t, s, deletePod("default", "daemon"))
+
+	notReady := node("cordoned", 8000, 8*gi, 10)
+	notReady.Ready = false
+	update(t, s, upsertNodes(notReady)...)
+	p.Tolerations = p.Tolerations[1:]
+	wantReason(t, scheduleOne(t, s, p), "0/1 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }.")
+	p.Tolerations = []scheduler.Toleration{{Operator: scheduler.TolerationOpExists}}
+	wantNode(t, scheduleOne(t, s, p), "cordoned")
 }
 
 func testInsufficientResources(t *testing.T, s scheduler.Scheduler) {

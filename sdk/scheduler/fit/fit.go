@@ -57,9 +57,15 @@
 //
 // Filters. Filter answers why a pod does not fit on a node, with
 // kube-scheduler's reasons, counting a node under the first filter it fails
-// in kube-scheduler's order: unschedulable (cordoned), not ready (the
-// not-ready taint), node selector, then resources, where every reason that
+// in kube-scheduler's order: unschedulable (cordoned), taints (the node's
+// NoSchedule and NoExecute taints, then the not-ready taint of a node that
+// is not Ready), node selector, then resources, where every reason that
 // applies counts: pod count, cpu, memory. A request of zero never fails.
+// Tolerations are matched as Kubernetes does (scheduler.Toleration's
+// ToleratesTaint), also against the unschedulable and not-ready taints that
+// a node's Unschedulable and Ready stand for. PreferNoSchedule taints never
+// filter; UntoleratedPreferNoSchedule counts them for a plugin that wants
+// to score them, as kube-scheduler's TaintToleration score does.
 //
 // Fit error. ErrorMessage is kube-scheduler's FitError text: "0/<nodes>
 // nodes are available: " then "<count> <reason>" per reason, sorted as
@@ -85,7 +91,7 @@ const (
 	// ReasonUnschedulable: the node is cordoned (spec.unschedulable).
 	ReasonUnschedulable = "node(s) were unschedulable"
 	// ReasonNotReady: the node is not Ready. Kubernetes puts the not-ready
-	// taint on it, and skiff pods carry no tolerations.
+	// taint on it (TaintNotReady), which the pod does not tolerate.
 	ReasonNotReady = "node(s) had untolerated taint {node.kubernetes.io/not-ready: }"
 	// ReasonNodeSelector: the node lacks a label of the pod's nodeSelector.
 	ReasonNodeSelector = "node(s) didn't match Pod's node affinity/selector"
@@ -96,6 +102,24 @@ const (
 	// ReasonInsufficientMemory: the pod requests more memory than the node
 	// has left.
 	ReasonInsufficientMemory = "Insufficient memory"
+)
+
+// ReasonUntoleratedTaint is kube-scheduler's TaintToleration reason for a
+// node with a NoSchedule or NoExecute taint the pod does not tolerate:
+// "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }"
+// (the key, ": ", then the value, empty here). ReasonNotReady is
+// ReasonUntoleratedTaint(TaintNotReady).
+func ReasonUntoleratedTaint(t scheduler.Taint) string {
+	return fmt.Sprintf("node(s) had untolerated taint {%s: %s}", t.Key, t.Value)
+}
+
+// The taints Kubernetes puts on a node that is cordoned or not ready. In
+// skiff's view they are the node's Unschedulable and Ready, not entries of
+// its Taints; a pod that tolerates them passes those filters, as in
+// kube-scheduler.
+var (
+	TaintUnschedulable = scheduler.Taint{Key: "node.kubernetes.io/unschedulable", Effect: scheduler.TaintEffectNoSchedule}
+	TaintNotReady      = scheduler.Taint{Key: "node.kubernetes.io/not-ready", Effect: scheduler.TaintEffectNoSchedule}
 )
 
 // NoNodesAvailable is the Decision's Reason when the scheduler knows no node
@@ -150,8 +174,12 @@ func (u *Usage) add(r scheduler.Resources, sign int64) {
 // reasons of the first filter that fails, in kube-scheduler's order, or
 // nil when p fits.
 //
-//  1. ReasonUnschedulable when n is cordoned;
-//  2. ReasonNotReady when n is not Ready;
+//  1. ReasonUnschedulable when n is cordoned, unless p tolerates
+//     TaintUnschedulable (kube-scheduler's NodeUnschedulable);
+//  2. ReasonUntoleratedTaint of the first of n's Taints with effect
+//     NoSchedule or NoExecute that p does not tolerate, then
+//     ReasonNotReady when n is not Ready, unless p tolerates TaintNotReady
+//     (kube-scheduler's TaintToleration; PreferNoSchedule never fails);
 //  3. ReasonNodeSelector when a label of p's NodeSelector is missing on n
 //     or has another value;
 //  4. resources, every one that applies, in this order: ReasonTooManyPods
@@ -160,15 +188,48 @@ func (u *Usage) add(r scheduler.Resources, sign int64) {
 //     less u.Requested. A request of zero never fails; exactly what is
 //     left fits.
 func Filter(n *scheduler.Node, u Usage, p scheduler.Pod) []string {
-	switch {
-	case n.Unschedulable:
+	if n.Unschedulable && !scheduler.Tolerates(p.Tolerations, TaintUnschedulable) {
 		return []string{ReasonUnschedulable}
-	case !n.Ready:
-		return []string{ReasonNotReady}
-	case !matchesSelector(n.Labels, p.NodeSelector):
+	}
+	if t, ok := untoleratedTaint(n, p.Tolerations); ok {
+		return []string{ReasonUntoleratedTaint(t)}
+	}
+	if !matchesSelector(n.Labels, p.NodeSelector) {
 		return []string{ReasonNodeSelector}
 	}
 	return insufficient(n.Allocatable, u, p.Requests)
+}
+
+// untoleratedTaint is kube-scheduler's FindMatchingUntoleratedTaint for
+// the NoSchedule and NoExecute taints of n: its Taints in order, then the
+// not-ready taint when n is not Ready.
+func untoleratedTaint(n *scheduler.Node, tolerations []scheduler.Toleration) (scheduler.Taint, bool) {
+	for _, t := range n.Taints {
+		if t.Effect != scheduler.TaintEffectNoSchedule && t.Effect != scheduler.TaintEffectNoExecute {
+			continue
+		}
+		if !scheduler.Tolerates(tolerations, t) {
+			return t, true
+		}
+	}
+	if !n.Ready && !scheduler.Tolerates(tolerations, TaintNotReady) {
+		return TaintNotReady, true
+	}
+	return scheduler.Taint{}, false
+}
+
+// UntoleratedPreferNoSchedule counts the PreferNoSchedule taints of n that
+// p does not tolerate: what kube-scheduler's TaintToleration score counts
+// (fewer is better). Filter ignores these taints; skiff's schedulers do
+// too, a plugin may use this to prefer other nodes.
+func UntoleratedPreferNoSchedule(n *scheduler.Node, p scheduler.Pod) int {
+	count := 0
+	for _, t := range n.Taints {
+		if t.Effect == scheduler.TaintEffectPreferNoSchedule && !scheduler.Tolerates(p.Tolerations, t) {
+			count++
+		}
+	}
+	return count
 }
 
 func matchesSelector(labels, selector map[string]string) bool {

@@ -72,6 +72,97 @@ func TestFilter(t *testing.T) {
 	}
 }
 
+func TestFilterTaints(t *testing.T) {
+	controlPlane := scheduler.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: scheduler.TaintEffectNoSchedule}
+	dedicated := scheduler.Taint{Key: "dedicated", Value: "gpu", Effect: scheduler.TaintEffectNoSchedule}
+	noExecute := scheduler.Taint{Key: "maintenance", Value: "now", Effect: scheduler.TaintEffectNoExecute}
+	prefer := scheduler.Taint{Key: "spot", Value: "true", Effect: scheduler.TaintEffectPreferNoSchedule}
+	node := func(f func(n *scheduler.Node), taints ...scheduler.Taint) scheduler.Node {
+		n := scheduler.Node{Name: "n", Ready: true, Labels: map[string]string{"zone": "a"}, Taints: taints,
+			Allocatable: scheduler.Resources{MilliCPU: 1000, MemoryBytes: gi, Pods: 3}}
+		if f != nil {
+			f(&n)
+		}
+		return n
+	}
+	pod := func(f func(p *scheduler.Pod), tolerations ...scheduler.Toleration) scheduler.Pod {
+		p := scheduler.Pod{Namespace: "default", Name: "p", Requests: scheduler.Resources{MilliCPU: 100, MemoryBytes: mi},
+			Tolerations: tolerations}
+		if f != nil {
+			f(&p)
+		}
+		return p
+	}
+	exists := func(key string) scheduler.Toleration {
+		return scheduler.Toleration{Key: key, Operator: scheduler.TolerationOpExists}
+	}
+	notReady := func(n *scheduler.Node) { n.Ready = false }
+	cordoned := func(n *scheduler.Node) { n.Unschedulable = true }
+	const controlPlaneReason = "node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }"
+	for _, tc := range []struct {
+		name string
+		node scheduler.Node
+		used fit.Usage
+		pod  scheduler.Pod
+		want []string
+	}{
+		{"control-plane taint, no toleration", node(nil, controlPlane), fit.Usage{}, pod(nil),
+			[]string{controlPlaneReason}},
+		{"control-plane taint tolerated with Exists", node(nil, controlPlane), fit.Usage{},
+			pod(nil, exists("node-role.kubernetes.io/control-plane")), nil},
+		{"Exists with an effect tolerates only that effect", node(nil, controlPlane), fit.Usage{},
+			pod(nil, scheduler.Toleration{Key: controlPlane.Key, Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoExecute}),
+			[]string{controlPlaneReason}},
+		{"Exists with the taint's effect", node(nil, controlPlane), fit.Usage{},
+			pod(nil, scheduler.Toleration{Key: controlPlane.Key, Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoSchedule}), nil},
+		{"another key does not tolerate", node(nil, controlPlane), fit.Usage{}, pod(nil, exists("node-role.kubernetes.io/master")),
+			[]string{controlPlaneReason}},
+		{"the value is in the reason", node(nil, dedicated), fit.Usage{}, pod(nil),
+			[]string{"node(s) had untolerated taint {dedicated: gpu}"}},
+		{"Equal with the same value", node(nil, dedicated), fit.Usage{},
+			pod(nil, scheduler.Toleration{Key: "dedicated", Operator: scheduler.TolerationOpEqual, Value: "gpu"}), nil},
+		{"no operator is Equal", node(nil, dedicated), fit.Usage{}, pod(nil, scheduler.Toleration{Key: "dedicated", Value: "gpu"}), nil},
+		{"Equal with another value", node(nil, dedicated), fit.Usage{},
+			pod(nil, scheduler.Toleration{Key: "dedicated", Operator: scheduler.TolerationOpEqual, Value: "tpu"}),
+			[]string{"node(s) had untolerated taint {dedicated: gpu}"}},
+		{"NoExecute filters as NoSchedule", node(nil, noExecute), fit.Usage{}, pod(nil),
+			[]string{"node(s) had untolerated taint {maintenance: now}"}},
+		{"PreferNoSchedule never filters", node(nil, prefer), fit.Usage{}, pod(nil), nil},
+		{"the first untolerated taint counts", node(nil, prefer, controlPlane, dedicated), fit.Usage{},
+			pod(nil, exists(controlPlane.Key)), []string{"node(s) had untolerated taint {dedicated: gpu}"}},
+		{"an empty key with Exists tolerates every taint", node(nil, controlPlane, dedicated, noExecute), fit.Usage{},
+			pod(nil, scheduler.Toleration{Operator: scheduler.TolerationOpExists}), nil},
+		{"an unknown operator tolerates nothing", node(nil, controlPlane), fit.Usage{},
+			pod(nil, scheduler.Toleration{Key: controlPlane.Key, Operator: "Lt"}), []string{controlPlaneReason}},
+		{"cordoned comes before taints", node(cordoned, controlPlane), fit.Usage{}, pod(nil), []string{fit.ReasonUnschedulable}},
+		{"a node's taints come before not ready", node(notReady, controlPlane), fit.Usage{}, pod(nil), []string{controlPlaneReason}},
+		{"not ready once the node's taints are tolerated", node(notReady, controlPlane), fit.Usage{},
+			pod(nil, exists(controlPlane.Key)), []string{fit.ReasonNotReady}},
+		{"taints come before selector and resources", node(nil, controlPlane), fit.Usage{Requested: scheduler.Resources{MilliCPU: 1000}, Pods: 3},
+			pod(func(p *scheduler.Pod) { p.NodeSelector = map[string]string{"zone": "b"} }), []string{controlPlaneReason}},
+		{"a tolerated taint leaves the selector", node(nil, controlPlane), fit.Usage{},
+			pod(func(p *scheduler.Pod) { p.NodeSelector = map[string]string{"zone": "b"} }, exists(controlPlane.Key)),
+			[]string{fit.ReasonNodeSelector}},
+		{"a tolerated taint leaves resources", node(nil, controlPlane), fit.Usage{Requested: scheduler.Resources{MilliCPU: 1000}, Pods: 1},
+			pod(nil, exists(controlPlane.Key)), []string{fit.ReasonInsufficientCPU}},
+		// The taints Ready and Unschedulable stand for are tolerated as in
+		// kube-scheduler (NodeUnschedulable, TaintToleration).
+		{"the unschedulable taint tolerated", node(cordoned), fit.Usage{}, pod(nil, exists("node.kubernetes.io/unschedulable")), nil},
+		{"the not-ready taint tolerated", node(notReady), fit.Usage{}, pod(nil, exists("node.kubernetes.io/not-ready")), nil},
+		{"the not-ready taint tolerated for NoExecute only", node(notReady), fit.Usage{},
+			pod(nil, scheduler.Toleration{Key: "node.kubernetes.io/not-ready", Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoExecute}),
+			[]string{fit.ReasonNotReady}},
+		{"tolerate everything", node(func(n *scheduler.Node) { n.Unschedulable, n.Ready = true, false }, controlPlane), fit.Usage{},
+			pod(nil, scheduler.Toleration{Operator: scheduler.TolerationOpExists}), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := fit.Filter(&tc.node, tc.used, tc.pod); !slices.Equal(got, tc.want) {
+				t.Errorf("Filter = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestErrorMessage(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -91,6 +182,10 @@ func TestErrorMessage(t *testing.T) {
 		{"a node under several reasons counts in each", 1, map[string]int{
 			fit.ReasonTooManyPods: 1, fit.ReasonInsufficientCPU: 1,
 		}, "0/1 nodes are available: 1 Insufficient cpu, 1 Too many pods."},
+		{"a taint", 4, map[string]int{
+			fit.ReasonUntoleratedTaint(scheduler.Taint{Key: "node-role.kubernetes.io/control-plane", Effect: scheduler.TaintEffectNoSchedule}): 1,
+			fit.ReasonInsufficientCPU: 3,
+		}, "0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 3 Insufficient cpu."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := fit.ErrorMessage(tc.nodes, tc.failures); got != tc.want {
@@ -109,6 +204,65 @@ func TestNonZero(t *testing.T) {
 	} {
 		if got := fit.NonZero(tc.in); got != tc.want {
 			t.Errorf("NonZero(%+v) = %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestReasonUntoleratedTaint(t *testing.T) {
+	if got := fit.ReasonUntoleratedTaint(fit.TaintNotReady); got != fit.ReasonNotReady {
+		t.Errorf("ReasonUntoleratedTaint(TaintNotReady) = %q, want ReasonNotReady %q", got, fit.ReasonNotReady)
+	}
+	if got, want := fit.ReasonUntoleratedTaint(scheduler.Taint{Key: "k", Value: "v", Effect: scheduler.TaintEffectNoExecute}),
+		"node(s) had untolerated taint {k: v}"; got != want {
+		t.Errorf("ReasonUntoleratedTaint = %q, want %q", got, want)
+	}
+}
+
+// kind's cluster: a tainted control plane and three workers too small for
+// the pod; a pod that tolerates the taint goes to the control plane.
+func TestFeasibleTaintedControlPlane(t *testing.T) {
+	var v fit.View
+	cp := &scheduler.Node{Name: "kind-control-plane", Ready: true, Allocatable: scheduler.Resources{MilliCPU: 4000, MemoryBytes: 8 * gi, Pods: 110},
+		Taints: []scheduler.Taint{{Key: "node-role.kubernetes.io/control-plane", Effect: scheduler.TaintEffectNoSchedule}}}
+	changes := []scheduler.Change{{Type: scheduler.Upsert, Node: cp}}
+	for _, name := range []string{"kind-worker", "kind-worker2", "kind-worker3"} {
+		changes = append(changes, scheduler.Change{Type: scheduler.Upsert, Node: &scheduler.Node{Name: name, Ready: true,
+			Allocatable: scheduler.Resources{MilliCPU: 1000, MemoryBytes: 8 * gi, Pods: 110}}})
+	}
+	if err := v.Apply(changes); err != nil {
+		t.Fatal(err)
+	}
+	p := scheduler.Pod{Namespace: "default", Name: "big", Requests: scheduler.Resources{MilliCPU: 2000}}
+	var fits []string
+	reason := v.Feasible(p, func(n *scheduler.Node, _ fit.Usage) { fits = append(fits, n.Name) })
+	if want := "0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, 3 Insufficient cpu."; reason != want || fits != nil {
+		t.Errorf("Feasible = %q (fits %q), want %q", reason, fits, want)
+	}
+	p.Tolerations = []scheduler.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoSchedule}}
+	fits = nil
+	if reason := v.Feasible(p, func(n *scheduler.Node, _ fit.Usage) { fits = append(fits, n.Name) }); reason != "" || !slices.Equal(fits, []string{"kind-control-plane"}) {
+		t.Errorf("with the toleration: Feasible = %q, fits %q, want kind-control-plane", reason, fits)
+	}
+}
+
+func TestUntoleratedPreferNoSchedule(t *testing.T) {
+	n := &scheduler.Node{Name: "n", Taints: []scheduler.Taint{
+		{Key: "spot", Value: "true", Effect: scheduler.TaintEffectPreferNoSchedule},
+		{Key: "old", Effect: scheduler.TaintEffectPreferNoSchedule},
+		{Key: "dedicated", Effect: scheduler.TaintEffectNoSchedule},
+	}}
+	for _, tc := range []struct {
+		name        string
+		tolerations []scheduler.Toleration
+		want        int
+	}{
+		{"none tolerated", nil, 2},
+		{"one tolerated", []scheduler.Toleration{{Key: "spot", Value: "true"}}, 1},
+		{"a NoSchedule toleration does not count", []scheduler.Toleration{{Key: "old", Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectNoSchedule}}, 2},
+		{"all tolerated", []scheduler.Toleration{{Operator: scheduler.TolerationOpExists, Effect: scheduler.TaintEffectPreferNoSchedule}}, 0},
+	} {
+		if got := fit.UntoleratedPreferNoSchedule(n, scheduler.Pod{Name: "p", Tolerations: tc.tolerations}); got != tc.want {
+			t.Errorf("%s: UntoleratedPreferNoSchedule = %d, want %d", tc.name, got, tc.want)
 		}
 	}
 }

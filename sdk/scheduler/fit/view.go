@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 
 	"github.com/skiffhq/skiff/sdk/base"
@@ -114,6 +115,7 @@ func (v *View) upsertNode(n *scheduler.Node) {
 	}
 	cp := *n
 	cp.Labels = maps.Clone(n.Labels)
+	cp.Taints = slices.Clone(n.Taints)
 	v.nodes[n.Name] = &cp
 }
 

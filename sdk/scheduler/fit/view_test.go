@@ -189,9 +189,11 @@ func TestApplyCopiesNodes(t *testing.T) {
 	var v fit.View
 	n := node("n1", 1000, gi, 10)
 	n.Labels = map[string]string{"disk": "ssd"}
+	n.Taints = []scheduler.Taint{{Key: "spot", Effect: scheduler.TaintEffectPreferNoSchedule}}
 	apply(t, &v, upsertNode(n))
 	n.Labels["disk"] = "hdd"
 	n.Unschedulable = true
+	n.Taints[0].Effect = scheduler.TaintEffectNoSchedule
 	p := pod("p", 0, 0)
 	p.NodeSelector = map[string]string{"disk": "ssd"}
 	if got := v.Feasible(p, func(*scheduler.Node, fit.Usage) {}); got != "" {

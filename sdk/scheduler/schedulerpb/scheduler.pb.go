@@ -142,6 +142,8 @@ type Node struct {
 	Allocatable   *Resources             `protobuf:"bytes,3,opt,name=allocatable,proto3" json:"allocatable,omitempty"`
 	Ready         bool                   `protobuf:"varint,4,opt,name=ready,proto3" json:"ready,omitempty"`
 	Unschedulable bool                   `protobuf:"varint,5,opt,name=unschedulable,proto3" json:"unschedulable,omitempty"`
+	// taints are the node's spec.taints, in order (revision 2).
+	Taints        []*Taint `protobuf:"bytes,6,rep,name=taints,proto3" json:"taints,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -211,22 +213,164 @@ func (x *Node) GetUnschedulable() bool {
 	return false
 }
 
+func (x *Node) GetTaints() []*Taint {
+	if x != nil {
+		return x.Taints
+	}
+	return nil
+}
+
+// Taint is Kubernetes' core/v1 Taint. effect is NoSchedule,
+// PreferNoSchedule or NoExecute.
+type Taint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	Effect        string                 `protobuf:"bytes,3,opt,name=effect,proto3" json:"effect,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Taint) Reset() {
+	*x = Taint{}
+	mi := &file_scheduler_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Taint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Taint) ProtoMessage() {}
+
+func (x *Taint) ProtoReflect() protoreflect.Message {
+	mi := &file_scheduler_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Taint.ProtoReflect.Descriptor instead.
+func (*Taint) Descriptor() ([]byte, []int) {
+	return file_scheduler_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Taint) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Taint) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Taint) GetEffect() string {
+	if x != nil {
+		return x.Effect
+	}
+	return ""
+}
+
+// Toleration is Kubernetes' core/v1 Toleration without tolerationSeconds.
+// operator is Equal (also when empty) or Exists; an empty effect matches
+// every effect.
+type Toleration struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Operator      string                 `protobuf:"bytes,2,opt,name=operator,proto3" json:"operator,omitempty"`
+	Value         string                 `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
+	Effect        string                 `protobuf:"bytes,4,opt,name=effect,proto3" json:"effect,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Toleration) Reset() {
+	*x = Toleration{}
+	mi := &file_scheduler_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Toleration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Toleration) ProtoMessage() {}
+
+func (x *Toleration) ProtoReflect() protoreflect.Message {
+	mi := &file_scheduler_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Toleration.ProtoReflect.Descriptor instead.
+func (*Toleration) Descriptor() ([]byte, []int) {
+	return file_scheduler_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Toleration) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Toleration) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *Toleration) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+func (x *Toleration) GetEffect() string {
+	if x != nil {
+		return x.Effect
+	}
+	return ""
+}
+
 type Pod struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Namespace string                 `protobuf:"bytes,1,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	Name      string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	Uid       string                 `protobuf:"bytes,3,opt,name=uid,proto3" json:"uid,omitempty"`
 	// node_name is empty for a pending pod.
-	NodeName      string            `protobuf:"bytes,4,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
-	Requests      *Resources        `protobuf:"bytes,5,opt,name=requests,proto3" json:"requests,omitempty"`
-	NodeSelector  map[string]string `protobuf:"bytes,6,rep,name=node_selector,json=nodeSelector,proto3" json:"node_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	NodeName     string            `protobuf:"bytes,4,opt,name=node_name,json=nodeName,proto3" json:"node_name,omitempty"`
+	Requests     *Resources        `protobuf:"bytes,5,opt,name=requests,proto3" json:"requests,omitempty"`
+	NodeSelector map[string]string `protobuf:"bytes,6,rep,name=node_selector,json=nodeSelector,proto3" json:"node_selector,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// tolerations are the pod's spec.tolerations (revision 2).
+	Tolerations   []*Toleration `protobuf:"bytes,7,rep,name=tolerations,proto3" json:"tolerations,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Pod) Reset() {
 	*x = Pod{}
-	mi := &file_scheduler_proto_msgTypes[2]
+	mi := &file_scheduler_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -238,7 +382,7 @@ func (x *Pod) String() string {
 func (*Pod) ProtoMessage() {}
 
 func (x *Pod) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[2]
+	mi := &file_scheduler_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -251,7 +395,7 @@ func (x *Pod) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pod.ProtoReflect.Descriptor instead.
 func (*Pod) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{2}
+	return file_scheduler_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Pod) GetNamespace() string {
@@ -296,6 +440,13 @@ func (x *Pod) GetNodeSelector() map[string]string {
 	return nil
 }
 
+func (x *Pod) GetTolerations() []*Toleration {
+	if x != nil {
+		return x.Tolerations
+	}
+	return nil
+}
+
 type Change struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Type  ChangeType             `protobuf:"varint,1,opt,name=type,proto3,enum=skiff.scheduler.v1.ChangeType" json:"type,omitempty"`
@@ -310,7 +461,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_scheduler_proto_msgTypes[3]
+	mi := &file_scheduler_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +473,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[3]
+	mi := &file_scheduler_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +486,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{3}
+	return file_scheduler_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Change) GetType() ChangeType {
@@ -395,7 +546,7 @@ type UpdateRequest struct {
 
 func (x *UpdateRequest) Reset() {
 	*x = UpdateRequest{}
-	mi := &file_scheduler_proto_msgTypes[4]
+	mi := &file_scheduler_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +558,7 @@ func (x *UpdateRequest) String() string {
 func (*UpdateRequest) ProtoMessage() {}
 
 func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[4]
+	mi := &file_scheduler_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +571,7 @@ func (x *UpdateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRequest.ProtoReflect.Descriptor instead.
 func (*UpdateRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{4}
+	return file_scheduler_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateRequest) GetChanges() []*Change {
@@ -438,7 +589,7 @@ type UpdateResponse struct {
 
 func (x *UpdateResponse) Reset() {
 	*x = UpdateResponse{}
-	mi := &file_scheduler_proto_msgTypes[5]
+	mi := &file_scheduler_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +601,7 @@ func (x *UpdateResponse) String() string {
 func (*UpdateResponse) ProtoMessage() {}
 
 func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[5]
+	mi := &file_scheduler_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +614,7 @@ func (x *UpdateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateResponse.ProtoReflect.Descriptor instead.
 func (*UpdateResponse) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{5}
+	return file_scheduler_proto_rawDescGZIP(), []int{7}
 }
 
 type ScheduleRequest struct {
@@ -475,7 +626,7 @@ type ScheduleRequest struct {
 
 func (x *ScheduleRequest) Reset() {
 	*x = ScheduleRequest{}
-	mi := &file_scheduler_proto_msgTypes[6]
+	mi := &file_scheduler_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +638,7 @@ func (x *ScheduleRequest) String() string {
 func (*ScheduleRequest) ProtoMessage() {}
 
 func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[6]
+	mi := &file_scheduler_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +651,7 @@ func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
 func (*ScheduleRequest) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{6}
+	return file_scheduler_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ScheduleRequest) GetPods() []*Pod {
@@ -523,7 +674,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_scheduler_proto_msgTypes[7]
+	mi := &file_scheduler_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -535,7 +686,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[7]
+	mi := &file_scheduler_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -548,7 +699,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{7}
+	return file_scheduler_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Decision) GetNamespace() string {
@@ -589,7 +740,7 @@ type ScheduleResponse struct {
 
 func (x *ScheduleResponse) Reset() {
 	*x = ScheduleResponse{}
-	mi := &file_scheduler_proto_msgTypes[8]
+	mi := &file_scheduler_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +752,7 @@ func (x *ScheduleResponse) String() string {
 func (*ScheduleResponse) ProtoMessage() {}
 
 func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_scheduler_proto_msgTypes[8]
+	mi := &file_scheduler_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +765,7 @@ func (x *ScheduleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ScheduleResponse.ProtoReflect.Descriptor instead.
 func (*ScheduleResponse) Descriptor() ([]byte, []int) {
-	return file_scheduler_proto_rawDescGZIP(), []int{8}
+	return file_scheduler_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ScheduleResponse) GetDecisions() []*Decision {
@@ -632,23 +783,35 @@ const file_scheduler_proto_rawDesc = "" +
 	"\tResources\x12\x1b\n" +
 	"\tmilli_cpu\x18\x01 \x01(\x03R\bmilliCpu\x12!\n" +
 	"\fmemory_bytes\x18\x02 \x01(\x03R\vmemoryBytes\x12\x12\n" +
-	"\x04pods\x18\x03 \x01(\x03R\x04pods\"\x90\x02\n" +
+	"\x04pods\x18\x03 \x01(\x03R\x04pods\"\xc3\x02\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12<\n" +
 	"\x06labels\x18\x02 \x03(\v2$.skiff.scheduler.v1.Node.LabelsEntryR\x06labels\x12?\n" +
 	"\vallocatable\x18\x03 \x01(\v2\x1d.skiff.scheduler.v1.ResourcesR\vallocatable\x12\x14\n" +
 	"\x05ready\x18\x04 \x01(\bR\x05ready\x12$\n" +
-	"\runschedulable\x18\x05 \x01(\bR\runschedulable\x1a9\n" +
+	"\runschedulable\x18\x05 \x01(\bR\runschedulable\x121\n" +
+	"\x06taints\x18\x06 \x03(\v2\x19.skiff.scheduler.v1.TaintR\x06taints\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xb2\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n" +
+	"\x05Taint\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\x12\x16\n" +
+	"\x06effect\x18\x03 \x01(\tR\x06effect\"h\n" +
+	"\n" +
+	"Toleration\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x1a\n" +
+	"\boperator\x18\x02 \x01(\tR\boperator\x12\x14\n" +
+	"\x05value\x18\x03 \x01(\tR\x05value\x12\x16\n" +
+	"\x06effect\x18\x04 \x01(\tR\x06effect\"\xf4\x02\n" +
 	"\x03Pod\x12\x1c\n" +
 	"\tnamespace\x18\x01 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x10\n" +
 	"\x03uid\x18\x03 \x01(\tR\x03uid\x12\x1b\n" +
 	"\tnode_name\x18\x04 \x01(\tR\bnodeName\x129\n" +
 	"\brequests\x18\x05 \x01(\v2\x1d.skiff.scheduler.v1.ResourcesR\brequests\x12N\n" +
-	"\rnode_selector\x18\x06 \x03(\v2).skiff.scheduler.v1.Pod.NodeSelectorEntryR\fnodeSelector\x1a?\n" +
+	"\rnode_selector\x18\x06 \x03(\v2).skiff.scheduler.v1.Pod.NodeSelectorEntryR\fnodeSelector\x12@\n" +
+	"\vtolerations\x18\a \x03(\v2\x1e.skiff.scheduler.v1.TolerationR\vtolerations\x1a?\n" +
 	"\x11NodeSelectorEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa3\x01\n" +
@@ -691,41 +854,45 @@ func file_scheduler_proto_rawDescGZIP() []byte {
 }
 
 var file_scheduler_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_scheduler_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_scheduler_proto_goTypes = []any{
 	(ChangeType)(0),          // 0: skiff.scheduler.v1.ChangeType
 	(*Resources)(nil),        // 1: skiff.scheduler.v1.Resources
 	(*Node)(nil),             // 2: skiff.scheduler.v1.Node
-	(*Pod)(nil),              // 3: skiff.scheduler.v1.Pod
-	(*Change)(nil),           // 4: skiff.scheduler.v1.Change
-	(*UpdateRequest)(nil),    // 5: skiff.scheduler.v1.UpdateRequest
-	(*UpdateResponse)(nil),   // 6: skiff.scheduler.v1.UpdateResponse
-	(*ScheduleRequest)(nil),  // 7: skiff.scheduler.v1.ScheduleRequest
-	(*Decision)(nil),         // 8: skiff.scheduler.v1.Decision
-	(*ScheduleResponse)(nil), // 9: skiff.scheduler.v1.ScheduleResponse
-	nil,                      // 10: skiff.scheduler.v1.Node.LabelsEntry
-	nil,                      // 11: skiff.scheduler.v1.Pod.NodeSelectorEntry
+	(*Taint)(nil),            // 3: skiff.scheduler.v1.Taint
+	(*Toleration)(nil),       // 4: skiff.scheduler.v1.Toleration
+	(*Pod)(nil),              // 5: skiff.scheduler.v1.Pod
+	(*Change)(nil),           // 6: skiff.scheduler.v1.Change
+	(*UpdateRequest)(nil),    // 7: skiff.scheduler.v1.UpdateRequest
+	(*UpdateResponse)(nil),   // 8: skiff.scheduler.v1.UpdateResponse
+	(*ScheduleRequest)(nil),  // 9: skiff.scheduler.v1.ScheduleRequest
+	(*Decision)(nil),         // 10: skiff.scheduler.v1.Decision
+	(*ScheduleResponse)(nil), // 11: skiff.scheduler.v1.ScheduleResponse
+	nil,                      // 12: skiff.scheduler.v1.Node.LabelsEntry
+	nil,                      // 13: skiff.scheduler.v1.Pod.NodeSelectorEntry
 }
 var file_scheduler_proto_depIdxs = []int32{
-	10, // 0: skiff.scheduler.v1.Node.labels:type_name -> skiff.scheduler.v1.Node.LabelsEntry
+	12, // 0: skiff.scheduler.v1.Node.labels:type_name -> skiff.scheduler.v1.Node.LabelsEntry
 	1,  // 1: skiff.scheduler.v1.Node.allocatable:type_name -> skiff.scheduler.v1.Resources
-	1,  // 2: skiff.scheduler.v1.Pod.requests:type_name -> skiff.scheduler.v1.Resources
-	11, // 3: skiff.scheduler.v1.Pod.node_selector:type_name -> skiff.scheduler.v1.Pod.NodeSelectorEntry
-	0,  // 4: skiff.scheduler.v1.Change.type:type_name -> skiff.scheduler.v1.ChangeType
-	2,  // 5: skiff.scheduler.v1.Change.node:type_name -> skiff.scheduler.v1.Node
-	3,  // 6: skiff.scheduler.v1.Change.pod:type_name -> skiff.scheduler.v1.Pod
-	4,  // 7: skiff.scheduler.v1.UpdateRequest.changes:type_name -> skiff.scheduler.v1.Change
-	3,  // 8: skiff.scheduler.v1.ScheduleRequest.pods:type_name -> skiff.scheduler.v1.Pod
-	8,  // 9: skiff.scheduler.v1.ScheduleResponse.decisions:type_name -> skiff.scheduler.v1.Decision
-	5,  // 10: skiff.scheduler.v1.Scheduler.Update:input_type -> skiff.scheduler.v1.UpdateRequest
-	7,  // 11: skiff.scheduler.v1.Scheduler.Schedule:input_type -> skiff.scheduler.v1.ScheduleRequest
-	6,  // 12: skiff.scheduler.v1.Scheduler.Update:output_type -> skiff.scheduler.v1.UpdateResponse
-	9,  // 13: skiff.scheduler.v1.Scheduler.Schedule:output_type -> skiff.scheduler.v1.ScheduleResponse
-	12, // [12:14] is the sub-list for method output_type
-	10, // [10:12] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	3,  // 2: skiff.scheduler.v1.Node.taints:type_name -> skiff.scheduler.v1.Taint
+	1,  // 3: skiff.scheduler.v1.Pod.requests:type_name -> skiff.scheduler.v1.Resources
+	13, // 4: skiff.scheduler.v1.Pod.node_selector:type_name -> skiff.scheduler.v1.Pod.NodeSelectorEntry
+	4,  // 5: skiff.scheduler.v1.Pod.tolerations:type_name -> skiff.scheduler.v1.Toleration
+	0,  // 6: skiff.scheduler.v1.Change.type:type_name -> skiff.scheduler.v1.ChangeType
+	2,  // 7: skiff.scheduler.v1.Change.node:type_name -> skiff.scheduler.v1.Node
+	5,  // 8: skiff.scheduler.v1.Change.pod:type_name -> skiff.scheduler.v1.Pod
+	6,  // 9: skiff.scheduler.v1.UpdateRequest.changes:type_name -> skiff.scheduler.v1.Change
+	5,  // 10: skiff.scheduler.v1.ScheduleRequest.pods:type_name -> skiff.scheduler.v1.Pod
+	10, // 11: skiff.scheduler.v1.ScheduleResponse.decisions:type_name -> skiff.scheduler.v1.Decision
+	7,  // 12: skiff.scheduler.v1.Scheduler.Update:input_type -> skiff.scheduler.v1.UpdateRequest
+	9,  // 13: skiff.scheduler.v1.Scheduler.Schedule:input_type -> skiff.scheduler.v1.ScheduleRequest
+	8,  // 14: skiff.scheduler.v1.Scheduler.Update:output_type -> skiff.scheduler.v1.UpdateResponse
+	11, // 15: skiff.scheduler.v1.Scheduler.Schedule:output_type -> skiff.scheduler.v1.ScheduleResponse
+	14, // [14:16] is the sub-list for method output_type
+	12, // [12:14] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_scheduler_proto_init() }
@@ -733,7 +900,7 @@ func file_scheduler_proto_init() {
 	if File_scheduler_proto != nil {
 		return
 	}
-	file_scheduler_proto_msgTypes[3].OneofWrappers = []any{
+	file_scheduler_proto_msgTypes[5].OneofWrappers = []any{
 		(*Change_Node)(nil),
 		(*Change_Pod)(nil),
 	}
@@ -743,7 +910,7 @@ func file_scheduler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_scheduler_proto_rawDesc), len(file_scheduler_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

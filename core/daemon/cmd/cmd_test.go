@@ -1,0 +1,66 @@
+package cmd
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
+
+	"github.com/skiffhq/skiff/core/daemon"
+)
+
+// --register-with-taints is parsed into Options, comma-separated and
+// repeatable.
+func TestRegisterWithTaintsFlag(t *testing.T) {
+	var o daemon.Options
+	var backoff time.Duration
+	var insecure []string
+	c := &cobra.Command{Use: "agent"}
+	agentFlags(c, &o, &backoff, &insecure)
+	err := c.ParseFlags([]string{"--register-with-taints", "node-role.kubernetes.io/control-plane=:NoSchedule,dedicated=gpu:NoExecute",
+		"--register-with-taints=spot:PreferNoSchedule"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []corev1.Taint{
+		{Key: "node-role.kubernetes.io/control-plane", Effect: corev1.TaintEffectNoSchedule},
+		{Key: "dedicated", Value: "gpu", Effect: corev1.TaintEffectNoExecute},
+		{Key: "spot", Effect: corev1.TaintEffectPreferNoSchedule},
+	}
+	if !apiequality.Semantic.DeepEqual(o.RegisterWithTaints, want) {
+		t.Errorf("RegisterWithTaints = %+v, want %+v", o.RegisterWithTaints, want)
+	}
+	if got := c.Flags().Lookup("register-with-taints").Value.String(); got != "node-role.kubernetes.io/control-plane=:NoSchedule,dedicated=gpu:NoExecute,spot:PreferNoSchedule" {
+		t.Errorf("flag value %q", got)
+	}
+}
+
+// skiffd agent and skiffd dev take the flag and refuse a bad entry before
+// anything starts, naming it.
+func TestRegisterWithTaintsFlagErrors(t *testing.T) {
+	for _, mode := range []string{"agent", "dev"} {
+		for _, tc := range []struct{ arg, want string }{
+			{"dedicated=gpu:NoSchedule,gpu", `invalid argument "dedicated=gpu:NoSchedule,gpu" for "--register-with-taints" flag: taint "gpu": want key=value:Effect or key:Effect`},
+			{"k=v:Sometimes", `taint "k=v:Sometimes": effect "Sometimes" is not NoSchedule, PreferNoSchedule or NoExecute`},
+			{"a=1:NoSchedule,a=2:NoSchedule", `taint "a=2:NoSchedule": key "a" with effect NoSchedule is given twice`},
+		} {
+			root := NewRoot(io.Discard, io.Discard)
+			sub, _, err := root.Find([]string{mode})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Never start a daemon here, whatever the flags do.
+			sub.RunE = func(*cobra.Command, []string) error { return errors.New("the command ran: its flags were accepted") }
+			root.SetArgs([]string{mode, "--data-dir", t.TempDir(), "--register-with-taints", tc.arg})
+			err = root.Execute()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("skiffd %s --register-with-taints %q: %v, want an error with %q", mode, tc.arg, err, tc.want)
+			}
+		}
+	}
+}
