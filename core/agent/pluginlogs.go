@@ -35,7 +35,7 @@ func (s *nodeServer) PluginLogs(req *apipb.PluginLogsRequest, stream apipb.NodeA
 		return pluginStatusError(s.a.cfg.NodeName, err)
 	}
 	defer r.Close()
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, base.StreamChunk)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

@@ -96,7 +96,7 @@ func (s *nodeServer) Logs(req *apipb.LogsRequest, stream apipb.NodeAgent_LogsSer
 		return status.Error(codes.Internal, fmt.Sprintf("container %q in pod %q: logs: %v", req.Container, req.Pod, err))
 	}
 	defer r.Close()
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, base.StreamChunk)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

@@ -24,8 +24,9 @@ import (
 	"github.com/skiffhq/skiff/sdk/runtime"
 )
 
-// streamChunk is the most a stdout, stderr or port-forward message carries.
-const streamChunk = 256 << 10
+// streamChunk is the most a stdout, stderr or port-forward message carries
+// (see base.StreamChunk).
+const streamChunk = base.StreamChunk
 
 // execNotStartedCode is the exit code of a command the runtime could not
 // start (not found, not executable), as docker and kubectl report it.
@@ -314,14 +315,15 @@ func (s *sender[T]) sendMsg(m *T) error {
 	return s.send(m)
 }
 
-// writer returns a Writer that sends what is written in chunks, each
-// copied into a message made by wrap.
+// writer returns a Writer that sends what is written in chunks, each in a
+// message made by wrap. Send encodes the message before it returns, so p is
+// not kept and needs no copy.
 func (s *sender[T]) writer(wrap func([]byte) *T) io.Writer {
 	return writerFunc(func(p []byte) (int, error) {
 		written := 0
 		for len(p) > 0 {
 			n := min(len(p), streamChunk)
-			if err := s.sendMsg(wrap(append([]byte(nil), p[:n]...))); err != nil {
+			if err := s.sendMsg(wrap(p[:n])); err != nil {
 				return written, err
 			}
 			written += n

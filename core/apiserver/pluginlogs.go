@@ -190,7 +190,7 @@ func pluginStatusPB(node string, s pluginhost.Status) *apipb.PluginStatus {
 
 // sendChunks copies r to a chunk stream until r ends or ctx does.
 func sendChunks(ctx context.Context, r io.Reader, send func(*apipb.Chunk) error) error {
-	buf := make([]byte, 32<<10)
+	buf := make([]byte, base.StreamChunk)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

@@ -100,6 +100,7 @@ func New(cfg Config) (*Server, error) {
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.UnaryInterceptor(unaryAuth),
 		grpc.StreamInterceptor(streamAuth),
+		grpc.ForceServerCodecV2(relayCodec), // relay passes frames through
 		grpc.MaxRecvMsgSize(64<<20),
 		grpc.MaxSendMsgSize(64<<20),
 	)...)

@@ -23,6 +23,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -62,7 +65,7 @@ func (s *Server) Exec(stream apipb.Skiff_ExecServer) error {
 		return containerNotFound(name)
 	}
 	start.Container = name
-	to, err := agent.Exec(ctx)
+	to, err := agent.Exec(ctx, grpc.ForceCodecV2(relayCodec))
 	if err != nil {
 		return err
 	}
@@ -130,7 +133,7 @@ func (s *Server) PortForward(stream apipb.Skiff_PortForwardServer) error {
 	if pod.Status.Phase != corev1.PodRunning {
 		return status.Errorf(codes.FailedPrecondition, "unable to forward port because pod is not running. Current status=%s", pod.Status.Phase)
 	}
-	to, err := agent.PortForward(ctx)
+	to, err := agent.PortForward(ctx, grpc.ForceCodecV2(relayCodec))
 	if err != nil {
 		return err
 	}
@@ -161,15 +164,16 @@ func (s *Server) podAgent(ctx context.Context, namespace, name string) (*corev1.
 // relay sends first (already read from the caller, possibly amended) to the
 // agent, then copies both ways until the agent ends the call. The caller
 // of relay cancels the agent call's context when it returns, which stops
-// the upward copy.
+// the upward copy. Past first, messages pass as the frames they came in
+// (see frame).
 func relay[Req, Resp any](from grpc.BidiStreamingServer[Req, Resp], to grpc.BidiStreamingClient[Req, Resp], first *Req) error {
 	if err := to.Send(first); err != nil {
 		return recvError(to, err)
 	}
 	go func() {
 		for {
-			m, err := from.Recv()
-			if err != nil {
+			var m frame
+			if err := from.RecvMsg(&m); err != nil {
 				// io.EOF: the caller is done sending; anything else: the
 				// call is ending and the deferred cancel ends the agent's.
 				if errors.Is(err, io.EOF) {
@@ -177,23 +181,53 @@ func relay[Req, Resp any](from grpc.BidiStreamingServer[Req, Resp], to grpc.Bidi
 				}
 				return
 			}
-			if err := to.Send(m); err != nil {
+			if err := to.SendMsg(&m); err != nil {
 				return // the agent ended the call: Recv below reports why
 			}
 		}
 	}()
 	for {
-		m, err := to.Recv()
+		var m frame
+		err := to.RecvMsg(&m)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		if err := from.Send(m); err != nil {
+		if err := from.SendMsg(&m); err != nil {
 			return err
 		}
 	}
+}
+
+// frame is a message relay passes on as the bytes it came in: decoding
+// and encoding again would cost a copy and an allocation per message, and
+// the API server has no use for the data.
+type frame struct{ data mem.BufferSlice }
+
+// frameCodec is the proto codec, except that it passes frames through. The
+// API server's gRPC server uses it, and so do its calls that relay.
+type frameCodec struct{ encoding.CodecV2 }
+
+var relayCodec = frameCodec{encoding.GetCodecV2(proto.Name)}
+
+func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
+	if f, ok := v.(*frame); ok {
+		data := f.data
+		f.data = nil // gRPC frees it once written
+		return data, nil
+	}
+	return c.CodecV2.Marshal(v)
+}
+
+func (c frameCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if f, ok := v.(*frame); ok {
+		data.Ref() // gRPC frees its own reference when this returns
+		f.data = data
+		return nil
+	}
+	return c.CodecV2.Unmarshal(data, v)
 }
 
 // recvError explains a failed send: gRPC reports why a stream ended on its

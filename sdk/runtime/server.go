@@ -11,8 +11,8 @@ import (
 	"github.com/skiffhq/skiff/sdk/runtime/runtimepb"
 )
 
-// chunkSize bounds every streamed message well below gRPC's 4 MiB default.
-const chunkSize = 256 << 10
+// chunkSize bounds every streamed message: see base.StreamChunk.
+const chunkSize = base.StreamChunk
 
 // server is the plugin's side of skiff.runtime.v1: it turns RPCs into calls
 // of impl and impl's errors into statuses.
@@ -405,6 +405,32 @@ func (p *portForwardStream) Read(b []byte) (int, error) {
 	n := copy(b, p.rbuf)
 	p.rbuf = p.rbuf[n:]
 	return n, nil
+}
+
+// ReadFrom sends what r yields until its EOF, a message per Read. io.Copy
+// from a connection to the stream uses it, so that each read fills one
+// message; through Write, its 32 KiB reads would each take two.
+func (p *portForwardStream) ReadFrom(r io.Reader) (int64, error) {
+	if err := p.sendLocked(nil); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, chunkSize) // Send encodes before it returns: reusable
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			if serr := p.sendLocked(&runtimepb.PortForwardResponse{Msg: &runtimepb.PortForwardResponse_Data{Data: buf[:n]}}); serr != nil {
+				return total, serr
+			}
+			total += int64(n)
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 func (p *portForwardStream) Write(b []byte) (int, error) {

@@ -359,6 +359,20 @@ func tcpPair(t *testing.T) (client, server *net.TCPConn) {
 	return client, server
 }
 
+// writeRecorder is a caller's stream with nothing to send that keeps what
+// it is written and the largest single write.
+type writeRecorder struct {
+	buf     bytes.Buffer
+	largest int
+}
+
+func (w *writeRecorder) Read([]byte) (int, error) { return 0, io.EOF }
+
+func (w *writeRecorder) Write(p []byte) (int, error) {
+	w.largest = max(w.largest, len(p))
+	return w.buf.Write(p)
+}
+
 // readTracker records whether anything read from it.
 type readTracker struct {
 	read atomic.Bool
@@ -369,6 +383,7 @@ func (r *readTracker) Write(p []byte) (int, error) { return len(p), nil }
 
 func TestPortForward(t *testing.T) {
 	got := make(chan []byte, 1)
+	copyFrom := make(chan *net.TCPConn, 1)
 	var gotPort int
 	rt := connect(t, &fake.Runtime{PortForwardFunc: func(ctx context.Context, sb string, port int, stream io.ReadWriter) error {
 		gotPort = port
@@ -395,6 +410,9 @@ func TestPortForward(t *testing.T) {
 		case "hang":
 			<-ctx.Done()
 			return ctx.Err()
+		case "copy": // copies its connection to the caller, as runtimes do
+			_, err := io.Copy(stream, <-copyFrom)
+			return err
 		}
 		return fmt.Errorf("sandbox %q: %w", sb, base.ErrNotFound)
 	}})
@@ -464,6 +482,27 @@ func TestPortForward(t *testing.T) {
 		}
 		if err := wait(done); err != nil {
 			t.Errorf("PortForward: %v", err)
+		}
+	})
+	t.Run("CopiedFromAConnection", func(t *testing.T) {
+		// io.Copy goes through the stream's ReadFrom: one message per read
+		// of the connection, none bigger than base.StreamChunk.
+		port, conn := tcpPair(t)
+		copyFrom <- conn
+		payload := bytes.Repeat([]byte("0123456789abcdef"), 20000)
+		go func() {
+			port.Write(payload)
+			port.Close()
+		}()
+		w := &writeRecorder{}
+		if err := wait(forward("copy", w)); err != nil {
+			t.Fatalf("PortForward: %v", err)
+		}
+		if !bytes.Equal(w.buf.Bytes(), payload) {
+			t.Errorf("the caller got %d bytes, want the %d the port sent", w.buf.Len(), len(payload))
+		}
+		if w.largest > base.StreamChunk {
+			t.Errorf("a message carried %d bytes, more than base.StreamChunk (%d)", w.largest, base.StreamChunk)
 		}
 	})
 	t.Run("Refused", func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/api/apipb"
+	"github.com/skiffhq/skiff/sdk/base"
 )
 
 const execUsage = "expected 'exec (POD | TYPE/NAME) COMMAND [ARG1] [ARG2] ... [ARGN]'.\nPOD or TYPE/NAME and COMMAND are required arguments for the exec command"
@@ -25,8 +26,9 @@ const noTTYWarning = "Unable to use a TTY - input is not a terminal or the right
 // (128+SIGINT, as a shell reports a process SIGINT killed).
 const interruptedCode = 130
 
-// execChunk is the most one stdin message carries.
-const execChunk = 32 << 10
+// execChunk is the most one stdin or port-forward message carries (see
+// base.StreamChunk).
+const execChunk = base.StreamChunk
 
 // ExecOptions are the options of `skiffctl exec`.
 type ExecOptions struct {
