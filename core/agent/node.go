@@ -50,7 +50,20 @@ func (a *Agent) register(ctx context.Context, port int) (*corev1.Node, error) {
 		if err != nil {
 			return err
 		}
-		node.Labels = want.Labels
+		// The agent's own labels are refreshed; labels others put on the
+		// node (kubectl label, as with a kubelet) stay.
+		if node.Labels == nil {
+			node.Labels = map[string]string{}
+		}
+		changed := false
+		for k, v := range want.Labels {
+			if cur, ok := node.Labels[k]; !ok || cur != v {
+				node.Labels[k], changed = v, true
+			}
+		}
+		if !changed {
+			return nil
+		}
 		return a.cfg.Client.Update(ctx, api.Nodes, "", &node, "")
 	})
 	if err != nil {

@@ -26,11 +26,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -59,6 +61,7 @@ type nodeRequest struct {
 	namespace   string
 	name        string
 	subresource string
+	body        []byte // the object of a create or update
 }
 
 // authorizeObjects checks an object request against the caller's groups:
@@ -87,7 +90,7 @@ func (s *Server) authorizeObjects(ctx context.Context, verb, resource, namespace
 			namespace = cmp.Or(meta.Namespace, metav1.NamespaceDefault)
 		}
 	}
-	r := nodeRequest{node: node, verb: verb, resource: resource, namespace: namespace, name: name, subresource: subresource}
+	r := nodeRequest{node: node, verb: verb, resource: resource, namespace: namespace, name: name, subresource: subresource, body: body}
 	if reason, err := s.nodeAllows(ctx, r); err != nil || reason != "" {
 		if err != nil {
 			return err
@@ -109,8 +112,10 @@ func (s *Server) nodeAllows(ctx context.Context, r nodeRequest) (string, error) 
 		switch {
 		case read:
 			return "", nil
-		case (r.verb == verbCreate || r.verb == verbUpdate) && r.name == r.node:
-			return "", nil
+		case r.verb == verbCreate && r.name == r.node:
+			return "", nil // taints included: --register-with-taints
+		case r.verb == verbUpdate && r.name == r.node:
+			return s.nodeAllowsOwnNodeUpdate(ctx, r)
 		case r.verb == verbCreate || r.verb == verbUpdate:
 			return fmt.Sprintf("node %q may only change its own Node", r.node), nil
 		}
@@ -139,6 +144,73 @@ func (s *Server) nodeAllows(ctx context.Context, r nodeRequest) (string, error) 
 		return fmt.Sprintf("no relationship found between node '%s' and this object", r.node), nil
 	}
 	return fmt.Sprintf("nodes may not %s %s", r.verb, r.resource), nil
+}
+
+// nodeAllowsOwnNodeUpdate is NodeRestriction's rule for a node's own Node:
+// its status and annotations are the agent's, but not its taints,
+// unschedulable, pod CIDR, or labels other than those agents set, so a
+// compromised agent cannot draw in pods that taints or node selectors keep
+// away.
+func (s *Server) nodeAllowsOwnNodeUpdate(ctx context.Context, r nodeRequest) (string, error) {
+	var next corev1.Node
+	if err := json.Unmarshal(r.body, &next); err != nil {
+		return "", nil // the verb refuses the body with a clear error
+	}
+	_, obj, err := s.objects.get(ctx, api.Nodes.Name, "", r.name)
+	if apierrors.IsNotFound(err) {
+		return "", nil // the verb answers NotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	cur := obj.(*corev1.Node)
+	if r.subresource == "" {
+		switch {
+		case !apiequality.Semantic.DeepEqual(next.Spec.Taints, cur.Spec.Taints):
+			return fmt.Sprintf("node %q is not allowed to modify taints", r.node), nil
+		case next.Spec.Unschedulable != cur.Spec.Unschedulable:
+			return fmt.Sprintf("node %q is not allowed to cordon or uncordon itself", r.node), nil
+		}
+	}
+	for _, k := range changedKeys(cur.Labels, next.Labels) {
+		if !agentLabel(k) {
+			return fmt.Sprintf("node %q is not allowed to modify label %q", r.node, k), nil
+		}
+	}
+	return "", nil
+}
+
+// agentLabel: a label agents set on their Node (Kubernetes lets kubelets
+// set kubernetes.io/{hostname,os,arch} and the node.kubernetes.io and
+// kubelet.kubernetes.io prefixes; skiff's agents also label their roles).
+func agentLabel(key string) bool {
+	switch key {
+	case "kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch":
+		return true
+	}
+	for _, prefix := range []string{"node-role.kubernetes.io/", "node.kubernetes.io/", "kubelet.kubernetes.io/"} {
+		if strings.HasPrefix(key, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// changedKeys are the keys added, removed or changed from a to b, sorted.
+func changedKeys(a, b map[string]string) []string {
+	var out []string
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // nodeAllowsPod: reads, and status updates and deletes of the node's own
@@ -228,7 +300,7 @@ func (ix *podRefIndex) nodeUses(ctx context.Context, node string, ref registry.P
 	if hit {
 		return true, nil
 	}
-	objs, _, err := ix.objects.list(ctx, &apipb.ListRequest{Resource: api.Pods.Name, FieldSelector: "spec.nodeName=" + node})
+	objs, _, err := ix.objects.list(ctx, &apipb.ListRequest{Resource: api.Pods.Name, Namespace: ref.Namespace, FieldSelector: "spec.nodeName=" + node})
 	if err != nil {
 		return false, err
 	}

@@ -144,3 +144,47 @@ func TestNodeAuthorizer(t *testing.T) {
 	odd := e.clientAs(t, "agent-7", pki.GroupNodes)
 	wantForbidden(t, "a node without a node name", odd.Get(ctx, api.Pods, "default", "pb", &pb))
 }
+
+// NodeRestriction: a node updates its own status, annotations and the
+// labels agents set, but not its taints, cordon or other labels.
+func TestNodeMayNotLiftItsTaintsOrRelabelItself(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	a := e.clientAs(t, "system:node:a", pki.GroupNodes)
+	n := &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Node"},
+		ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{"kubernetes.io/hostname": "a"}},
+		Spec:       corev1.NodeSpec{Taints: []corev1.Taint{{Key: "dedicated", Value: "secure", Effect: corev1.TaintEffectNoSchedule}}}}
+	wantAllowed(t, "register with taints", a.Create(ctx, api.Nodes, "", n))
+	get := func() *corev1.Node {
+		t.Helper()
+		var got corev1.Node
+		if err := e.admin.Get(ctx, api.Nodes, "", "a", &got); err != nil {
+			t.Fatal(err)
+		}
+		return &got
+	}
+	cur := get()
+	cur.Spec.Taints = nil
+	wantForbidden(t, "remove its taint", a.Update(ctx, api.Nodes, "", cur, ""))
+	cur = get()
+	cur.Spec.Unschedulable = true
+	wantForbidden(t, "cordon itself", a.Update(ctx, api.Nodes, "", cur, ""))
+	cur = get()
+	cur.Labels["dedicated"] = "secure"
+	wantForbidden(t, "add a label of its choosing", a.Update(ctx, api.Nodes, "", cur, ""))
+	cur = get()
+	cur.Labels["dedicated"] = "secure"
+	wantForbidden(t, "add a label through a status update", a.Update(ctx, api.Nodes, "", cur, "status"))
+	cur = get()
+	cur.Labels["node-role.kubernetes.io/worker"] = ""
+	cur.Annotations = map[string]string{"skiff.dev/vtep": "x"}
+	wantAllowed(t, "set its role label and an annotation", a.Update(ctx, api.Nodes, "", cur, ""))
+	cur = get()
+	cur.Status.Phase = corev1.NodeRunning
+	wantAllowed(t, "write its status", a.Update(ctx, api.Nodes, "", cur, "status"))
+	// An admin still labels and taints it.
+	cur = get()
+	cur.Labels["disktype"] = "ssd"
+	cur.Spec.Taints = nil
+	wantAllowed(t, "an admin labels and untaints it", e.admin.Update(ctx, api.Nodes, "", cur, ""))
+}

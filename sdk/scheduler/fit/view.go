@@ -226,7 +226,8 @@ func (v *View) Feasible(p scheduler.Pod, fits func(n *scheduler.Node, u Usage)) 
 // order, Schedule stops counting whatever was counted for it (the pod is
 // placed afresh and counted once), asks pick, and assumes it on the node
 // pick chose (see Assume), so that pods later in the batch see it. It
-// stops with ctx's error, wrapped, once ctx is done.
+// stops with ctx's error, wrapped, once ctx is done, and then counts
+// nothing for the pods of the batch.
 func (v *View) Schedule(ctx context.Context, pods []scheduler.Pod, pick func(p scheduler.Pod) (node, reason string)) ([]scheduler.Decision, error) {
 	for i, p := range pods {
 		if p.Name == "" {
@@ -236,6 +237,12 @@ func (v *View) Schedule(ctx context.Context, pods []scheduler.Pod, pick func(p s
 	out := make([]scheduler.Decision, 0, len(pods))
 	for _, p := range pods {
 		if err := ctx.Err(); err != nil {
+			// The caller drops the whole answer: what this batch assumed
+			// goes too (a pod placed before stays forgotten until the core
+			// sends it again, as after any failed call).
+			for _, d := range out {
+				v.Forget(d.Namespace, d.Name)
+			}
 			return nil, fmt.Errorf("scheduling pod %s/%s: %w", p.Namespace, p.Name, err)
 		}
 		v.Forget(p.Namespace, p.Name)

@@ -351,4 +351,8 @@ func TestScheduleStopsWithContext(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || err.Error() != "scheduling pod default/b: context canceled" || calls != 1 {
 		t.Fatalf("Schedule = %v after %d picks, want context.Canceled after 1", err, calls)
 	}
+	// The answer is dropped, so nothing of the batch stays assumed.
+	if u := v.Usage("n1"); u.Pods != 0 {
+		t.Errorf("after a cancelled batch n1 counts %d pods, want 0", u.Pods)
+	}
 }
