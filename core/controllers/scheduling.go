@@ -124,13 +124,22 @@ func (s *Scheduling) onPod(typ string, p *corev1.Pod) {
 		}
 	}
 	s.mu.Unlock()
-	if p.Spec.NodeName != "" || typ == "DELETED" {
+	switch {
+	case typ == "DELETED" || (p.Spec.NodeName != "" && podFinished(p)):
+		// A finished pod holds nothing on its node any more: kube-scheduler
+		// drops it from its cache, and pending pods may fit now.
+		s.queueChange(scheduler.Change{Type: scheduler.Delete, Pod: toSchedPod(p)})
+		s.requeueAll()
+	case p.Spec.NodeName != "":
 		s.queueChange(scheduler.Change{Type: changeType(typ), Pod: toSchedPod(p)})
 	}
-	if typ == "DELETED" {
-		s.requeueAll()
-	}
 	s.poke()
+}
+
+// podFinished: the pod ran to its end (Succeeded or Failed) and its
+// containers will not run again.
+func podFinished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 }
 
 func (s *Scheduling) requeueAll() {
@@ -241,7 +250,7 @@ func (s *Scheduling) takeWork() ([]scheduler.Change, []*corev1.Pod) {
 			changes = append(changes, scheduler.Change{Type: scheduler.Upsert, Node: toSchedNode(n)})
 		}
 		for _, p := range s.pods {
-			if p.Spec.NodeName != "" {
+			if p.Spec.NodeName != "" && !podFinished(p) {
 				changes = append(changes, scheduler.Change{Type: scheduler.Upsert, Pod: toSchedPod(p)})
 			}
 		}

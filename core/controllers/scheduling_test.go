@@ -204,3 +204,35 @@ func TestPodRequestsCountInitContainersAsKubernetes(t *testing.T) {
 		t.Errorf("requests = %+v, want 3000m CPU (the init container), 1Gi, 1 pod", r)
 	}
 }
+
+// A pod that ran to its end holds nothing on its node: a pending pod that
+// did not fit beside it is scheduled once it has Succeeded.
+func TestFinishedPodsFreeTheirNode(t *testing.T) {
+	srv := testapi.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s := &Scheduling{Client: srv.Admin, Scheduler: (&swappable{impl: binpack.New()}).get, Recorder: events.NewRecorder(srv.Admin, "default-scheduler", ""), Log: slog.Default()}
+	go s.Run(ctx)
+	if err := srv.Admin.Create(ctx, api.Nodes, "", readyNode("n1", "2", "4Gi")); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Admin.Create(ctx, api.Pods, "default", podRequesting("job", "1500m", "")); err != nil {
+		t.Fatal(err)
+	}
+	job := waitPod(t, srv, "job", func(p *corev1.Pod) bool { return p.Spec.NodeName != "" })
+	if err := srv.Admin.Create(ctx, api.Pods, "default", podRequesting("next", "1500m", "")); err != nil {
+		t.Fatal(err)
+	}
+	next := waitPod(t, srv, "next", func(p *corev1.Pod) bool { return scheduledCondition(p) != nil })
+	if next.Spec.NodeName != "" {
+		t.Fatalf("next went to %q beside a running job", next.Spec.NodeName)
+	}
+	job.Status.Phase = corev1.PodSucceeded
+	if err := srv.Admin.Update(ctx, api.Pods, "default", job, "status"); err != nil {
+		t.Fatal(err)
+	}
+	next = waitPod(t, srv, "next", func(p *corev1.Pod) bool { return p.Spec.NodeName != "" })
+	if next.Spec.NodeName != "n1" {
+		t.Errorf("next went to %q, want n1 once the job finished", next.Spec.NodeName)
+	}
+}

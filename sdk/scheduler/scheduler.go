@@ -221,7 +221,9 @@ type Scheduler interface {
 	//
 	// A pod counts against the node in its NodeName, whether or not that
 	// node is known yet (after a restart nodes and pods are replayed in no
-	// particular order), until it is deleted. An upsert of a pod with
+	// particular order), until it is deleted (the core deletes a pod from
+	// the plugin's view also when it has finished, Succeeded or Failed,
+	// as kube-scheduler stops counting it). An upsert of a pod with
 	// NodeName "" is a pending pod: it is not counted, and does not drop an
 	// assumption Schedule made for it. Deleting a node does not delete its
 	// pods.
