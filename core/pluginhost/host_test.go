@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/sdk/base"
+	"github.com/skiffhq/skiff/sdk/base/plugintest"
 	"github.com/skiffhq/skiff/sdk/scheduler"
 )
 
@@ -38,9 +39,7 @@ func schedulerSpec(t *testing.T, path string) Spec {
 }
 
 func TestKilledPluginIsRestartedAndReconfigured(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	bin := buildPlugin(t, "github.com/skiffhq/skiff/plugins/scheduler-binpack")
 	h := New("", t.TempDir())
 	restarted := make(chan struct{}, 1)
@@ -83,9 +82,7 @@ func TestKilledPluginIsRestartedAndReconfigured(t *testing.T) {
 }
 
 func TestVersionSkewIsRefusedWithAdvice(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	bin := buildPlugin(t, "github.com/skiffhq/skiff/core/pluginhost/testdata/skewplugin")
 	h := New("", t.TempDir())
 	err := h.Start(context.Background(), []Spec{schedulerSpec(t, bin)})
@@ -101,9 +98,7 @@ func TestVersionSkewIsRefusedWithAdvice(t *testing.T) {
 }
 
 func TestWrongKindAndBadSettingsAreRefused(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	bin := buildPlugin(t, "github.com/skiffhq/skiff/plugins/scheduler-binpack")
 	h := New("", t.TempDir())
 	spec := schedulerSpec(t, bin)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/sdk/base"
+	"github.com/skiffhq/skiff/sdk/base/plugintest"
 	"github.com/skiffhq/skiff/sdk/scheduler"
 	"github.com/skiffhq/skiff/sdk/volumes"
 )
@@ -156,9 +157,7 @@ func waitStatus(t *testing.T, h *Host, kind base.Kind, what string, timeout time
 }
 
 func TestCrashLoopIsMarkedUnhealthyAndTheRestKeepsWorking(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs plugin binaries")
-	}
+	plugintest.SkipIfShort(t, "builds and runs plugin binaries")
 	vol := Spec{Kind: base.KindVolumes, Path: buildShared(t, "github.com/skiffhq/skiff/plugins/volumes"),
 		Versions: volumes.ClientVersions(), DataDir: t.TempDir()}
 	h := startHost(t, testPluginSpec(t, "crash"), vol)
@@ -187,9 +186,7 @@ func TestCrashLoopIsMarkedUnhealthyAndTheRestKeepsWorking(t *testing.T) {
 }
 
 func TestHungPluginFailsCallsInFlightAndIsRestarted(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	h := startHost(t, testPluginSpec(t, "hang"))
 	restarted := make(chan struct{}, 10)
 	h.OnRestart(base.KindScheduler, func(context.Context) { restarted <- struct{}{} })
@@ -234,9 +231,7 @@ func TestHungPluginFailsCallsInFlightAndIsRestarted(t *testing.T) {
 }
 
 func TestPluginPrintingToStdoutWorksAndIsLogged(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	h := startHost(t, testPluginSpec(t, "stdout"))
 	impl, err := h.Get(base.KindScheduler)
 	if err != nil {
@@ -268,9 +263,7 @@ func TestPluginPrintingToStdoutWorksAndIsLogged(t *testing.T) {
 }
 
 func TestStdoutBeforeHandshakeIsExplained(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	t.Setenv("SKIFF_TESTPLUGIN_EARLY_STDOUT", "1")
 	h := New("", t.TempDir())
 	err := h.Start(context.Background(), []Spec{testPluginSpec(t, "")})
@@ -285,9 +278,7 @@ func TestStdoutBeforeHandshakeIsExplained(t *testing.T) {
 }
 
 func TestReloadReplacesTheProcessAndRunsHooks(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	h := startHost(t, schedulerSpec(t, buildShared(t, "github.com/skiffhq/skiff/plugins/scheduler-binpack")))
 	var hookSaw []string
 	h.OnRestart(base.KindScheduler, func(ctx context.Context) {
@@ -334,9 +325,7 @@ func TestReloadReplacesTheProcessAndRunsHooks(t *testing.T) {
 }
 
 func TestReloadWithABrokenBinaryKeepsTheOldProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	bin := filepath.Join(t.TempDir(), "skiff-scheduler")
 	data, err := os.ReadFile(buildShared(t, "github.com/skiffhq/skiff/plugins/scheduler-binpack"))
 	if err != nil {
@@ -365,9 +354,7 @@ func TestReloadWithABrokenBinaryKeepsTheOldProcess(t *testing.T) {
 }
 
 func TestSettingsErrorsNameOriginAndOfferedSettingsAreDropped(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs a plugin binary")
-	}
+	plugintest.SkipIfShort(t, "builds and runs a plugin binary")
 	bin := buildShared(t, "github.com/skiffhq/skiff/plugins/scheduler-binpack")
 	spec := schedulerSpec(t, bin)
 	spec.Origin = `profile "dev" in /etc/skiff.yaml`

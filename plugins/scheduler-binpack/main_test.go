@@ -33,8 +33,6 @@ func TestBinaryInfo(t *testing.T) {
 
 // TestBinaryConformance runs the suite against the plugin process.
 func TestBinaryConformance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts one plugin process per case")
-	}
+	plugintest.SkipIfShort(t, "starts one plugin process per case")
 	conformance.Run(t, launch)
 }

@@ -35,8 +35,6 @@ func TestBinaryInfo(t *testing.T) {
 // shares this test's mount namespace, so the suite's checks see its
 // mounts).
 func TestBinaryConformance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts one plugin process per case")
-	}
+	plugintest.SkipIfShort(t, "starts one plugin process per case")
 	conformance.Run(t, launch)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/skiffhq/skiff/sdk/base"
+	"github.com/skiffhq/skiff/sdk/base/plugintest"
 	"github.com/skiffhq/skiff/sdk/runtime"
 	"github.com/skiffhq/skiff/sdk/runtime/conformance"
 )
@@ -35,9 +36,7 @@ func TestConformance(t *testing.T) {
 // and the log driver found where `make build` puts it, beside the plugin
 // (the log_driver setting is left to its default).
 func TestConformanceOfTheBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the plugin binary; skipped with -short")
-	}
+	plugintest.SkipIfShort(t, "builds the plugin binary; skipped with -short")
 	env := newTestEnv(t)
 	host := env.registry(t)
 	dir := t.TempDir()

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/skiffhq/skiff/sdk/base"
+	"github.com/skiffhq/skiff/sdk/base/plugintest"
 	"github.com/skiffhq/skiff/sdk/runtime"
 )
 
@@ -22,9 +23,7 @@ import (
 // no goroutine (task watchers, log followers), no entry in its maps, no
 // heap to speak of.
 func TestNothingRetainedAcrossPods(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs pods on containerd; skipped with -short")
-	}
+	plugintest.SkipIfShort(t, "runs pods on containerd; skipped with -short")
 	env := newTestEnv(t)
 	r := env.runtime(t, "skiff-retained")
 	env.importImage(t, r)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/skiffhq/skiff/plugins/runtime-containerd/crilog"
+	"github.com/skiffhq/skiff/sdk/base/plugintest"
 )
 
 // readLog parses a log file into the lines of each stream (partial records
@@ -139,9 +140,7 @@ func TestUsage(t *testing.T) {
 // long the driver takes to be ready and its resident memory, which is paid
 // once per running container.
 func TestProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the driver; skipped with -short")
-	}
+	plugintest.SkipIfShort(t, "builds the driver; skipped with -short")
 	bin := filepath.Join(t.TempDir(), "skiff-log-driver")
 	build := exec.Command("go", "build", "-o", bin, ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")

@@ -52,3 +52,17 @@ func Launch(t testing.TB, kind base.Kind, versions map[int]plugin.Plugin) any {
 	}
 	return raw
 }
+
+// SkipIfShort skips a slow test (one that builds or starts plugin
+// processes) under `go test -short`, except when CI is set in the
+// environment: there every test must run, so it fails instead.
+func SkipIfShort(t testing.TB, why string) {
+	t.Helper()
+	if !testing.Short() {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s: -short skips it, but CI is set, so it fails instead", why)
+	}
+	t.Skip(why)
+}
