@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/skiffhq/skiff/core/internal/testapi"
 	"github.com/skiffhq/skiff/core/pki"
 	"github.com/skiffhq/skiff/core/registry"
+	"github.com/skiffhq/skiff/test/testenv"
 )
 
 // joinable is an API server with encryption at rest, where tokens are
@@ -117,7 +117,7 @@ func TestJoinIssuesNodeCredentials(t *testing.T) {
 // with the same Unauthenticated error, and logs the reason on the server.
 func TestJoinChecksTheToken(t *testing.T) {
 	j := startJoinable(t)
-	var log syncBuffer
+	var log testenv.SyncBuffer
 	j.srv.SetJoinLog(slog.New(slog.NewTextHandler(&log, nil)))
 	never, valid := "nevexp.0123456789abcdef", "valid1.0123456789abcdef"
 	j.addToken(t, never, 0, nil)
@@ -238,24 +238,6 @@ func TestJoinTokenFile(t *testing.T) {
 	if _, err := apiserver.ReadJoinToken(p); err == nil || !strings.Contains(err.Error(), "malformed") {
 		t.Errorf("read a malformed token: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func unwrapGRPC(err error) error {

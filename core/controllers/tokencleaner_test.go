@@ -17,6 +17,7 @@ import (
 	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/internal/testapi"
 	"github.com/skiffhq/skiff/core/registry"
+	"github.com/skiffhq/skiff/test/testenv"
 )
 
 // addToken stores a bootstrap token secret expiring ttl after now (0:
@@ -101,7 +102,7 @@ func TestTokenCleanerRunsAtStartAndRaces(t *testing.T) {
 	}
 	addToken(t, c, "stays1", 0, past)
 
-	var log syncLog
+	var log testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for range 2 {
@@ -123,22 +124,4 @@ func TestTokenCleanerRunsAtStartAndRaces(t *testing.T) {
 	if strings.Contains(log.String(), "level=WARN") {
 		t.Errorf("racing cleaners logged warnings:\n%s", log.String())
 	}
-}
-
-// syncLog is a bytes.Buffer safe for concurrent writers.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

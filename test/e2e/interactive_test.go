@@ -4,7 +4,6 @@ package e2e
 // → runtime plugin → containerd, on real pods.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -182,24 +181,6 @@ func setTermSize(t *testing.T, f *os.File, rows, cols uint16) {
 	}
 }
 
-// lockedBuf collects output written by one goroutine and read by another.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *lockedBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *lockedBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testExecInTerminal runs `skiffctl exec -it` with a pseudo-terminal as its
 // controlling terminal: the command gets a TTY of the terminal's size,
 // follows a resize, reads what is typed, and the terminal is back to its
@@ -227,7 +208,7 @@ func testExecInTerminal(t *testing.T, c *cluster) {
 			<-exited
 		}
 	}()
-	var out lockedBuf
+	var out testenv.SyncBuffer
 	copied := make(chan struct{})
 	go func() { // ends with EIO once every slave fd is closed
 		defer close(copied)
@@ -293,7 +274,7 @@ func testExecInTerminal(t *testing.T, c *cluster) {
 // portForwarder is a `skiffctl port-forward` running in the background.
 type portForwarder struct {
 	cmd         *exec.Cmd
-	out, errOut lockedBuf
+	out, errOut testenv.SyncBuffer
 	exited      chan error
 }
 

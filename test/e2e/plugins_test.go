@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/skiffhq/skiff/test/testenv"
 	"maps"
 	"os"
 	"os/exec"
@@ -11,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -121,7 +121,7 @@ func TestPluginLogs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	follow := exec.CommandContext(ctx, filepath.Join(binDir, "skiffctl"), "--config", c.config, "plugin", "logs", "runtime", "-f", "--tail", "0")
-	var buf syncBuffer
+	var buf testenv.SyncBuffer
 	follow.Stdout, follow.Stderr = &buf, &buf
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
@@ -294,24 +294,6 @@ func TestPluginCrashLoopIsShownAndTheNodeKeepsWorking(t *testing.T) {
 		s := cond()
 		return strings.HasPrefix(s, "True "), s
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a writing process and a reading test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // The raw-exec example runtime, selected by a profile, runs a pod's

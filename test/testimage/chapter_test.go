@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/skiffhq/skiff/test/testenv"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,29 +64,11 @@ stream {
 // initNginxCommand is the chapter's init-nginx command.
 const initNginxCommand = `cp -L /config/nginx.conf /etc/nginx/nginx.conf && sed -i "s/REDIS_HOST/${REDIS_HOST}/g" /etc/nginx/nginx.conf && sed -i "s/REDIS_PORT/${REDIS_PORT}/g" /etc/nginx/nginx.conf`
 
-// syncBuffer is a bytes.Buffer safe for a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // standin is a stand-in script running on the host.
 type standin struct {
 	name           string
 	pgid           int
-	stdout, stderr *syncBuffer
+	stdout, stderr *testenv.SyncBuffer
 	done           chan struct{}
 	err            error
 }
@@ -127,7 +109,7 @@ func start(t *testing.T, dir, script string, env []string, args ...string) *stan
 	cmd := exec.Command(BusyboxPath, append([]string{"sh", filepath.Join(dir, script)}, args...)...)
 	cmd.Env = scriptEnv(t, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	s := &standin{name: script, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	s := &standin{name: script, stdout: &testenv.SyncBuffer{}, stderr: &testenv.SyncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = s.stdout, s.stderr
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {

@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/skiffhq/skiff/core/api/apipb"
+	"github.com/skiffhq/skiff/test/testenv"
 )
 
 func TestParsePortSpec(t *testing.T) {
@@ -129,24 +130,6 @@ func TestPortForwardArguments(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // upperServer answers PortForward like a pod port that upper-cases what it
 // reads and, at the caller's half-close, half-closes too and ends.
 func upperServer(starts chan<- *apipb.PortForwardStart) func(apipb.Skiff_PortForwardServer) error {
@@ -174,9 +157,9 @@ func upperServer(starts chan<- *apipb.PortForwardStart) func(apipb.Skiff_PortFor
 
 // startForward runs port-forward until the test ends and returns its
 // output streams once it listens.
-func startForward(t *testing.T, e *env, args ...string) (out, errOut *syncBuffer, stop func() error) {
+func startForward(t *testing.T, e *env, args ...string) (out, errOut *testenv.SyncBuffer, stop func() error) {
 	t.Helper()
-	out, errOut = &syncBuffer{}, &syncBuffer{}
+	out, errOut = &testenv.SyncBuffer{}, &testenv.SyncBuffer{}
 	o := &PortForwardOptions{IOStreams: IOStreams{In: strings.NewReader(""), Out: out, ErrOut: errOut},
 		f: &testFactory{e: e, flags: &ConfigFlags{}}, Address: []string{"localhost"}, ready: make(chan struct{})}
 	cmd := NewCmdPortForward(o.f, o.IOStreams)
