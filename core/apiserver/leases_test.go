@@ -6,7 +6,9 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/skiffhq/skiff/core/api/apipb"
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/internal/testapi"
+	"github.com/skiffhq/skiff/core/store"
 )
 
 func newLease(name, ns string) *coordinationv1.Lease {
@@ -93,5 +96,45 @@ func TestLeaseDecodingAndValidation(t *testing.T) {
 	}
 	if _, err := s.Admin.API.Get(ctx, &apipb.GetRequest{Resource: "leases", Namespace: "default", Name: "a"}); !apierrors.IsNotFound(api.FromGRPC(err)) {
 		t.Errorf("a refused lease was stored: %v", err)
+	}
+}
+
+// Events live EventTTL (default one hour) after their last write, under an
+// etcd lease; so do node Leases (above). Other objects have no lease.
+func TestEventsExpireAfterTheirTTL(t *testing.T) {
+	for _, tc := range []struct {
+		ttl, want time.Duration
+	}{{0, time.Hour}, {5 * time.Minute, 5 * time.Minute}} {
+		s := testapi.StartWith(t, testapi.Options{Configure: func(c *apiserver.Config) { c.EventTTL = tc.ttl }})
+		ctx := context.Background()
+		ev := &corev1.Event{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Event"}, ObjectMeta: metav1.ObjectMeta{Name: "web.1"},
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: "web"}, Type: corev1.EventTypeNormal, Reason: "Pulled"}
+		if err := s.Admin.Create(ctx, api.Events, "default", ev); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Admin.Create(ctx, api.Pods, "default", newPod("web")); err != nil {
+			t.Fatal(err)
+		}
+		grantedTTL := func(key string) time.Duration {
+			t.Helper()
+			resp, err := s.Etcd.Client.Get(ctx, key)
+			if err != nil || len(resp.Kvs) != 1 {
+				t.Fatalf("get %s: %v", key, err)
+			}
+			if resp.Kvs[0].Lease == 0 {
+				return 0
+			}
+			ttl, err := s.Etcd.Client.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return time.Duration(ttl.GrantedTTL) * time.Second
+		}
+		if got := grantedTTL(store.Key("events", "default", "web.1")); got != tc.want {
+			t.Errorf("EventTTL %v: the event's etcd lease is %v, want %v", tc.ttl, got, tc.want)
+		}
+		if got := grantedTTL(store.Key("pods", "default", "web")); got != 0 {
+			t.Errorf("a pod has an etcd lease of %v", got)
+		}
 	}
 }

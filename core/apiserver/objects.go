@@ -29,8 +29,6 @@ type objects struct {
 	store      *store.Store
 	strategies registry.Strategies
 	now        func() time.Time
-	// eventTTL is how long an event lives after its last update.
-	eventTTL time.Duration
 	// transformers change stored values per resource: secrets are
 	// encrypted at rest (encryption.go).
 	transformers map[string]ValueTransformer
@@ -39,12 +37,9 @@ type objects struct {
 	serviceIPs *serviceIPs
 }
 
-// writeOptions gives events their time to live, as Kubernetes' --event-ttl,
-// and node leases theirs (registry.LeaseStrategy).
+// writeOptions gives objects that expire their time to live: events
+// (Kubernetes' --event-ttl) and node leases (registry.TTLStrategy).
 func (o *objects) writeOptions(st registry.Strategy, obj registry.Object) []store.WriteOption {
-	if st.Resource().Name == api.Events.Name && o.eventTTL > 0 {
-		return []store.WriteOption{store.WithTTL(o.eventTTL)}
-	}
 	if ts, ok := st.(registry.TTLStrategy); ok {
 		if ttl := ts.TTL(obj); ttl > 0 {
 			return []store.WriteOption{store.WithTTL(ttl)}

@@ -72,9 +72,6 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agent client certificate: %w", err)
 	}
-	if cfg.EventTTL == 0 {
-		cfg.EventTTL = time.Hour
-	}
 	tlsCfg := &tls.Config{
 		Certificates: []tls.Certificate{serving},
 		ClientCAs:    cfg.CA.Pool(),
@@ -89,8 +86,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	strategies := registry.Default()
 	strategies[api.Leases.Name] = registry.LeaseStrategy{NodeLeaseTTL: cfg.NodeLeaseTTL}
+	strategies[api.Events.Name] = registry.EventStrategy{EventTTL: cfg.EventTTL}
 	s := &Server{
-		objects: &objects{store: cfg.Store, strategies: strategies, now: time.Now, eventTTL: cfg.EventTTL, transformers: transform},
+		objects: &objects{store: cfg.Store, strategies: strategies, now: time.Now, transformers: transform},
 		agents:  newAgentDialer(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: cfg.CA.Pool(), MinVersion: tls.VersionTLS12}),
 	}
 	var ctx context.Context

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -124,8 +125,24 @@ var eventSupported = newSupportedFields(append([]string{
 	"count", "type", "eventTime", "reportingComponent", "reportingInstance",
 }, metaFields...)...)
 
-// EventStrategy is the events resource (core/v1 Event).
-type EventStrategy struct{}
+// DefaultEventTTL is how long an event lives after its last update unless
+// the server is told otherwise (Kubernetes' --event-ttl).
+const DefaultEventTTL = time.Hour
+
+// EventStrategy is the events resource (core/v1 Event). Events expire
+// EventTTL after their last update (an etcd lease, TTLStrategy).
+type EventStrategy struct {
+	// EventTTL defaults to DefaultEventTTL.
+	EventTTL time.Duration
+}
+
+// TTL is EventTTL for every event.
+func (s EventStrategy) TTL(Object) time.Duration {
+	if s.EventTTL > 0 {
+		return s.EventTTL
+	}
+	return DefaultEventTTL
+}
 
 func (EventStrategy) Resource() api.Resource { return api.Events }
 func (EventStrategy) New() Object            { return &corev1.Event{} }
