@@ -43,7 +43,9 @@ func testNode(t *testing.T) (bridge string, nc network.NodeConfig) {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	third, err := rand.Int(rand.Reader, big.NewInt(254))
+	// Node subnets come from 10.199.1-199.0/28: tests use fixed peer and
+	// endpoint subnets from 10.199.200.0 up, which must not overlap.
+	third, err := rand.Int(rand.Reader, big.NewInt(199))
 	if err != nil {
 		t.Fatal(err)
 	}
