@@ -89,6 +89,7 @@ type Agent struct {
 	pulling map[string]*sync.Mutex // per image ref: one pull at a time
 
 	probeState *probeTracker
+	plugins    *pluginReporter
 
 	// netStatus is what the network plugin's last SetupNode returned (set
 	// in setupNetwork, read by pod workers): use nodeNetwork/setNodeNetwork.
@@ -131,6 +132,7 @@ func New(cfg Config) *Agent {
 		pulling:  map[string]*sync.Mutex{},
 
 		probeState: newProbeTracker(),
+		plugins:    &pluginReporter{client: cfg.Client, node: cfg.NodeName, host: cfg.Plugins},
 	}
 }
 

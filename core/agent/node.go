@@ -19,8 +19,6 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/skiffhq/skiff/core/api"
-	"github.com/skiffhq/skiff/core/api/apipb"
-	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/pluginhost"
 	"github.com/skiffhq/skiff/core/version"
 	"github.com/skiffhq/skiff/sdk/network"
@@ -201,15 +199,15 @@ const nodeStatusReportInterval = time.Minute
 func (a *Agent) heartbeat(ctx context.Context, port int) {
 	t := time.NewTicker(a.cfg.HeartbeatInterval)
 	defer t.Stop()
-	report := time.NewTicker(2 * time.Second)
+	report := time.NewTicker(pluginReportCheck)
 	defer report.Stop()
-	a.reportPlugins(ctx)
+	a.reportPlugins(ctx, true)
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-report.C:
-			a.reportPlugins(ctx)
+			a.reportPlugins(ctx, false)
 		case <-t.C:
 			a.postStatusIfChanged(ctx, port)
 		}
@@ -279,25 +277,10 @@ func sameNodeStatus(x, y corev1.NodeStatus) bool {
 	return apiequality.Semantic.DeepEqual(strip(x), strip(y))
 }
 
-func (a *Agent) reportPlugins(ctx context.Context) {
-	if err := ReportPlugins(ctx, a.cfg.Client, a.cfg.NodeName, a.cfg.Plugins); err != nil && ctx.Err() == nil {
+func (a *Agent) reportPlugins(ctx context.Context, force bool) {
+	if err := a.plugins.report(ctx, force); err != nil && ctx.Err() == nil {
 		a.log.Debug("report plugins", "error", err)
 	}
-}
-
-// ReportPlugins sends the host's plugin statuses to the API server, where
-// `skiffctl plugin ls` reads them.
-func ReportPlugins(ctx context.Context, c *client.Client, node string, host *pluginhost.Host) error {
-	var ps []*apipb.PluginStatus
-	for _, s := range host.Status() {
-		ps = append(ps, &apipb.PluginStatus{
-			Node: node, Kind: string(s.Kind), Name: s.Name, Version: s.Version,
-			ApiVersion: int32(s.APIVersion), Pid: int64(s.PID), Restarts: int32(s.Restarts),
-			Healthy: s.Healthy, SinceUnix: s.Since.Unix(), Message: s.Message, Path: s.Path,
-		})
-	}
-	_, err := c.API.ReportPlugins(ctx, &apipb.ReportPluginsRequest{Node: node, Plugins: ps})
-	return err
 }
 
 // setupNetwork waits for the node's pod subnet and hands it to the network

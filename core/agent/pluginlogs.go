@@ -64,7 +64,7 @@ func (s *nodeServer) PluginReload(ctx context.Context, req *apipb.PluginReloadRe
 		return nil, pluginStatusError(s.a.cfg.NodeName, err)
 	}
 	s.a.log.Info("plugin reloaded", "kind", req.Kind, "oldPID", old, "pid", st.PID)
-	s.a.reportPlugins(ctx)
+	s.a.reportPlugins(ctx, true)
 	return &apipb.PluginReloadResponse{
 		OldPid: int64(old),
 		Plugin: &apipb.PluginStatus{

@@ -30,6 +30,7 @@ type LocalPlugins interface {
 	Kinds() []base.Kind
 	Logs(ctx context.Context, kind base.Kind, opts pluginhost.LogOptions) (io.ReadCloser, error)
 	Reload(ctx context.Context, kind base.Kind) (pluginhost.Status, int, error)
+	Status() []pluginhost.Status
 }
 
 type localPlugins struct {

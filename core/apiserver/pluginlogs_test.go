@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +24,17 @@ import (
 )
 
 // fakeLocal stands in for the server's own plugin host.
-type fakeLocal struct{ reloaded []base.Kind }
+type fakeLocal struct {
+	mu       sync.Mutex
+	reloaded []base.Kind
+	pid      int
+}
+
+func (f *fakeLocal) Status() []pluginhost.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []pluginhost.Status{{Kind: base.KindScheduler, Name: "binpack", PID: f.pid, Healthy: true}}
+}
 
 func (f *fakeLocal) Kinds() []base.Kind { return []base.Kind{base.KindScheduler} }
 
@@ -31,7 +43,10 @@ func (f *fakeLocal) Logs(_ context.Context, kind base.Kind, opts pluginhost.LogO
 }
 
 func (f *fakeLocal) Reload(_ context.Context, kind base.Kind) (pluginhost.Status, int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.reloaded = append(f.reloaded, kind)
+	f.pid = 200
 	return pluginhost.Status{Kind: kind, Name: "binpack", PID: 200, Healthy: true, Since: time.Now()}, 100, nil
 }
 
@@ -63,9 +78,32 @@ func readPluginLogs(t *testing.T, c *client.Client, req *apipb.PluginLogsRequest
 }
 
 func TestPluginLogsAndReloadOfServerPlugins(t *testing.T) {
-	local := &fakeLocal{}
+	local := &fakeLocal{pid: 100}
 	admin, node := startWithLocal(t, local)
 	ctx := context.Background()
+	// `plugin ls` shows the server's plugins as they are, not as a report
+	// once said: a stale report for the server's node is ignored.
+	stale := []*apipb.PluginStatus{{Node: "control-plane", Kind: "scheduler", Name: "binpack", Pid: 42}}
+	if _, err := admin.API.ReportPlugins(ctx, &apipb.ReportPluginsRequest{Node: "control-plane", Plugins: stale}); err != nil {
+		t.Fatal(err)
+	}
+	schedulerPID := func() []int64 {
+		t.Helper()
+		resp, err := admin.API.Plugins(ctx, &apipb.PluginsRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pids []int64
+		for _, p := range resp.Plugins {
+			if p.Kind == "scheduler" {
+				pids = append(pids, p.Pid)
+			}
+		}
+		return pids
+	}
+	if got := schedulerPID(); !slices.Equal(got, []int64{100}) {
+		t.Errorf("scheduler PIDs in plugin ls: %v, want [100]", got)
+	}
 
 	out, err := readPluginLogs(t, admin, &apipb.PluginLogsRequest{Kind: "scheduler", TailLines: 5})
 	if err != nil || out != "scheduler log, tail 5\n" {
@@ -77,6 +115,9 @@ func TestPluginLogsAndReloadOfServerPlugins(t *testing.T) {
 	}
 	if resp.OldPid != 100 || resp.Plugin.Pid != 200 || resp.Plugin.Node != "control-plane" || len(local.reloaded) != 1 {
 		t.Errorf("reload = %+v (reloaded %v)", resp, local.reloaded)
+	}
+	if got := schedulerPID(); !slices.Equal(got, []int64{200}) {
+		t.Errorf("scheduler PIDs in plugin ls right after the reload: %v, want [200]", got)
 	}
 
 	for _, tc := range []struct {

@@ -231,19 +231,33 @@ func (s *Server) putUnconditionally(ctx context.Context, key string, data []byte
 	}
 }
 
-// Plugins lists every node's last plugin report.
+// Plugins lists every node's last plugin report, and the server's own
+// plugins as they are now.
 func (s *Server) Plugins(ctx context.Context, _ *apipb.PluginsRequest) (*apipb.PluginsResponse, error) {
 	kvs, _, err := s.objects.store.List(ctx, store.ListPrefix(pluginStatusResource, ""))
 	if err != nil {
 		return nil, api.ToGRPC(err)
 	}
 	resp := &apipb.PluginsResponse{}
+	// The server's own plugins are read live, not from a report.
+	s.local.mu.Lock()
+	local, localNode := s.local.host, s.local.node
+	s.local.mu.Unlock()
+	if local != nil {
+		for _, st := range local.Status() {
+			resp.Plugins = append(resp.Plugins, pluginStatusPB(localNode, st))
+		}
+	}
 	for _, kv := range kvs {
 		var ps []*apipb.PluginStatus
 		if err := json.Unmarshal(kv.Value, &ps); err != nil {
 			return nil, api.ToGRPC(fmt.Errorf("decode plugin report %s: %w", kv.Key, err))
 		}
-		resp.Plugins = append(resp.Plugins, ps...)
+		for _, p := range ps {
+			if local == nil || p.Node != localNode {
+				resp.Plugins = append(resp.Plugins, p)
+			}
+		}
 	}
 	sort.SliceStable(resp.Plugins, func(i, j int) bool {
 		a, b := resp.Plugins[i], resp.Plugins[j]

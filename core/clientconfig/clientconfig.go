@@ -11,9 +11,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
+	"golang.org/x/sys/unix"
 	"sigs.k8s.io/yaml"
 )
 
@@ -153,6 +155,79 @@ func (c *Config) Write(path string) error {
 		_ = d.Close()
 	}
 	return nil
+}
+
+// Modify reads the config at path, lets change edit it and writes it back
+// (as Write does), holding an exclusive lock on PATH.lock throughout, so
+// that two writers at once (skiffctl config, cluster create and delete,
+// skiffd merging its admin config) cannot lose each other's change. A file
+// that does not exist is an empty config when missingOK, else an error. A
+// config made from nothing gets apiVersion and kind. When change fails,
+// nothing is written.
+func Modify(path string, missingOK bool, change func(*Config) error) error {
+	unlock, err := lockFile(path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	c, err := Load(path)
+	switch {
+	case err == nil:
+	case missingOK && errors.Is(err, os.ErrNotExist):
+		c = &Config{}
+	default:
+		return err
+	}
+	if err := change(c); err != nil {
+		return err
+	}
+	if c.APIVersion == "" {
+		c.APIVersion = "skiff.dev/v1"
+	}
+	if c.Kind == "" {
+		c.Kind = "Config"
+	}
+	return c.Write(path)
+}
+
+// lockFile takes an exclusive flock on PATH.lock beside the file path
+// resolves to, making the directory if needed. The lock file stays: removing
+// it would let a waiter lock a file that is no longer the lock.
+func lockFile(path string) (unlock func(), err error) {
+	dst := path
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		dst = target
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
+		return nil, fmt.Errorf("make directory for %s: %w", path, err)
+	}
+	f, err := os.OpenFile(dst+".lock", os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock client config %s: %w", path, err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("lock client config %s: %w", path, err)
+	}
+	return func() { _ = f.Close() }, nil // closing releases the lock
+}
+
+// RemoveContext drops the context name and the cluster and user entries of
+// the same name (how Merge and New name them); the current context is
+// cleared when it was name.
+func (c *Config) RemoveContext(name string) {
+	c.Clusters = slices.DeleteFunc(c.Clusters, func(x Cluster) bool { return x.Name == name })
+	c.Users = slices.DeleteFunc(c.Users, func(x User) bool { return x.Name == name })
+	c.Contexts = slices.DeleteFunc(c.Contexts, func(x Context) bool { return x.Name == name })
+	if c.CurrentContext == name {
+		c.CurrentContext = ""
+	}
 }
 
 // Merge adds (or replaces by name) other's clusters, users and contexts into

@@ -2,8 +2,10 @@ package clientconfig
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -55,5 +57,61 @@ func TestWriteReplacesAtomically(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 { // config and the stale config.tmp
 		t.Errorf("%d files in the directory, want 2", len(entries))
+	}
+}
+
+// Writers at once each keep their change: Modify holds the file's lock from
+// read to write. Without it, most of these read the same old file and the
+// last rename wins.
+func TestModifyConcurrentWritersLoseNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config")
+	const writers = 16
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("c%d", i)
+			errs <- Modify(path, true, func(c *Config) error {
+				c.Merge(New(name, "127.0.0.1:6443", []byte("ca"), []byte("cert"), []byte("key")))
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Contexts) != writers || len(c.Clusters) != writers || len(c.Users) != writers {
+		t.Fatalf("after %d writers: %d contexts, %d clusters, %d users", writers, len(c.Contexts), len(c.Clusters), len(c.Users))
+	}
+	if c.APIVersion != "skiff.dev/v1" || c.Kind != "Config" {
+		t.Errorf("a config made from nothing: apiVersion %q kind %q", c.APIVersion, c.Kind)
+	}
+
+	// A failed change writes nothing; a missing file is an error unless
+	// missingOK.
+	before, _ := os.ReadFile(path)
+	if err := Modify(path, false, func(c *Config) error { c.Contexts = nil; return errors.New("no") }); err == nil {
+		t.Error("Modify returned nil for a failed change")
+	}
+	if after, _ := os.ReadFile(path); string(after) != string(before) {
+		t.Error("a failed change was written")
+	}
+	if err := Modify(filepath.Join(t.TempDir(), "none"), false, func(*Config) error { return nil }); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Modify of a missing file without missingOK: %v, want ErrNotExist", err)
+	}
+
+	c.RemoveContext("c3")
+	if c.Context("c3") != nil || len(c.Clusters) != writers-1 || len(c.Users) != writers-1 {
+		t.Errorf("RemoveContext left %v", c.ContextNames())
 	}
 }

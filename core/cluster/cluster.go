@@ -642,15 +642,11 @@ func (s *State) mergeUserConfig(path string) error {
 	}
 	cfg := clientconfig.New(ContextName(s.Name), s.Server, admin.Clusters[0].CertificateAuthorityData,
 		admin.Users[0].ClientCertificateData, admin.Users[0].ClientKeyData)
-	user, err := clientconfig.Load(path)
+	err = clientconfig.Modify(path, true, func(user *clientconfig.Config) error {
+		user.Merge(cfg)
+		return nil
+	})
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		user = &clientconfig.Config{}
-	}
-	user.Merge(cfg)
-	if err := user.Write(path); err != nil {
 		return err
 	}
 	s.UserConfig = path
@@ -664,37 +660,14 @@ func (s *State) removeUserContext() error {
 	if s.UserConfig == "" {
 		return nil
 	}
-	cfg, err := clientconfig.Load(s.UserConfig)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return err
+	err := clientconfig.Modify(s.UserConfig, false, func(cfg *clientconfig.Config) error {
+		cfg.RemoveContext(ContextName(s.Name))
+		return nil
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
 	}
-	name := ContextName(s.Name)
-	var cls []clientconfig.Cluster
-	for _, c := range cfg.Clusters {
-		if c.Name != name {
-			cls = append(cls, c)
-		}
-	}
-	var users []clientconfig.User
-	for _, u := range cfg.Users {
-		if u.Name != name {
-			users = append(users, u)
-		}
-	}
-	var ctxs []clientconfig.Context
-	for _, c := range cfg.Contexts {
-		if c.Name != name {
-			ctxs = append(ctxs, c)
-		}
-	}
-	cfg.Clusters, cfg.Users, cfg.Contexts = cls, users, ctxs
-	if cfg.CurrentContext == name {
-		cfg.CurrentContext = ""
-	}
-	return cfg.Write(s.UserConfig)
+	return err
 }
 
 func logTail(path string) string {

@@ -3,7 +3,9 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/events"
 	"github.com/skiffhq/skiff/sdk/scheduler"
+	"github.com/skiffhq/skiff/sdk/scheduler/fit"
 )
 
 // Scheduling feeds the scheduler plugin incremental node and pod changes and
@@ -295,6 +298,16 @@ func (s *Scheduling) scheduleBatch(ctx context.Context, sched scheduler.Schedule
 }
 
 func (s *Scheduling) bind(ctx context.Context, pod *corev1.Pod, node string) {
+	if reason := s.admit(pod, node); reason != "" {
+		// The plugin is third-party code: like the kubelet's admission, the
+		// core does not run a pod where it cannot go, whatever the plugin
+		// said. The pod stays pending and is tried again.
+		s.Log.Warn("scheduler plugin chose a node the pod does not fit on", "pod", pod.Namespace+"/"+pod.Name, "node", node, "reason", reason)
+		s.queueChange(scheduler.Change{Type: scheduler.Delete, Pod: toSchedPod(pod)})
+		s.markUnschedulable(ctx, pod, reason)
+		s.requeue(pod.UID)
+		return
+	}
 	b := pod.DeepCopy()
 	b.Spec.NodeName = node
 	setCondition(&b.Status, corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()})
@@ -310,6 +323,25 @@ func (s *Scheduling) bind(ctx context.Context, pod *corev1.Pod, node string) {
 	if s.Recorder != nil {
 		_ = s.Recorder.Eventf(ctx, pod, corev1.EventTypeNormal, "Scheduled", "Successfully assigned %s/%s to %s", pod.Namespace, pod.Name, node)
 	}
+}
+
+// admit re-checks a plugin's decision against what no scheduler may
+// override: the node exists, is not cordoned, its NoSchedule and NoExecute
+// taints (and the not-ready taint) are tolerated, the pod's nodeSelector
+// matches, and the pod's requests fit the node's allocatable at all. It
+// returns why not, worded for `describe pod`, or "". Usage by other pods is
+// the plugin's to weigh: the core does not track assumed pods.
+func (s *Scheduling) admit(pod *corev1.Pod, node string) string {
+	s.mu.Lock()
+	n, ok := s.nodes[node]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Sprintf("the scheduler plugin chose node %q, which does not exist", node)
+	}
+	if reasons := fit.Filter(toSchedNode(n), fit.Usage{}, *toSchedPod(pod)); len(reasons) > 0 {
+		return fmt.Sprintf("the scheduler plugin chose node %q, which the pod does not fit: %s", node, strings.Join(reasons, ", "))
+	}
+	return ""
 }
 
 func (s *Scheduling) requeue(uid types.UID) {

@@ -19,6 +19,7 @@ import (
 	"github.com/skiffhq/skiff/plugins/scheduler-binpack/binpack"
 	"github.com/skiffhq/skiff/sdk/base"
 	"github.com/skiffhq/skiff/sdk/scheduler"
+	"github.com/skiffhq/skiff/sdk/scheduler/fake"
 )
 
 func readyNode(name, cpu, mem string) *corev1.Node {
@@ -188,6 +189,78 @@ func TestSchedulingRespectsTaints(t *testing.T) {
 	}
 	if p := waitPod(t, srv, "big", func(p *corev1.Pod) bool { return p.Spec.NodeName != "" }); p.Spec.NodeName != "kind-control-plane" {
 		t.Errorf("after its toleration was added, the pod went to %q, want kind-control-plane", p.Spec.NodeName)
+	}
+}
+
+// A third-party plugin that ignores taints (or names a node that does not
+// exist) does not get its way: the core re-checks each decision before it
+// binds, as the kubelet's admission does.
+func TestSchedulingRechecksThePluginsDecision(t *testing.T) {
+	srv := testapi.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	choice := "tainted"
+	careless := &fake.Scheduler{
+		ConfigureFunc: func(context.Context, base.Config) error { return nil },
+		UpdateFunc:    func(context.Context, []scheduler.Change) error { return nil },
+		ScheduleFunc: func(_ context.Context, pods []scheduler.Pod) ([]scheduler.Decision, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			out := make([]scheduler.Decision, len(pods))
+			for i := range out {
+				out[i].NodeName = choice
+			}
+			return out, nil
+		},
+	}
+	s := &Scheduling{Client: srv.Admin, Scheduler: (&swappable{impl: careless}).get, Log: slog.Default()}
+	go s.Run(ctx)
+
+	tainted := readyNode("tainted", "8", "16Gi")
+	tainted.Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoSchedule}}
+	for _, n := range []*corev1.Node{tainted, readyNode("free", "8", "16Gi")} {
+		if err := srv.Admin.Create(ctx, api.Nodes, "", n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The plugin names nodes without waiting for them; let the core see
+	// both first, so that the first answer is about the taint.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		s.mu.Lock()
+		seen := len(s.nodes)
+		s.mu.Unlock()
+		if seen == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the scheduling controller saw %d nodes, want 2", seen)
+		}
+	}
+	if err := srv.Admin.Create(ctx, api.Pods, "default", podRequesting("web", "100m", "")); err != nil {
+		t.Fatal(err)
+	}
+	p := waitPod(t, srv, "web", func(p *corev1.Pod) bool { return scheduledCondition(p) != nil })
+	const want = `the scheduler plugin chose node "tainted", which the pod does not fit: node(s) had untolerated taint {dedicated: db}`
+	if c := scheduledCondition(p); p.Spec.NodeName != "" || c.Status != corev1.ConditionFalse || c.Message != want {
+		t.Fatalf("a decision for a tainted node: node %q, condition %+v, want pending with %q", p.Spec.NodeName, c, want)
+	}
+
+	mu.Lock()
+	choice = "ghost"
+	mu.Unlock()
+	const wantGhost = `the scheduler plugin chose node "ghost", which does not exist`
+	p = waitPod(t, srv, "web", func(p *corev1.Pod) bool { c := scheduledCondition(p); return c != nil && c.Message == wantGhost })
+	if p.Spec.NodeName != "" {
+		t.Fatalf("a decision for a node that does not exist bound the pod to %q", p.Spec.NodeName)
+	}
+
+	// A decision the core accepts binds, on the pending pod's next retry.
+	mu.Lock()
+	choice = "free"
+	mu.Unlock()
+	if p := waitPod(t, srv, "web", func(p *corev1.Pod) bool { return p.Spec.NodeName != "" }); p.Spec.NodeName != "free" {
+		t.Errorf("bound to %q, want free", p.Spec.NodeName)
 	}
 }
 

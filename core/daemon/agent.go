@@ -188,16 +188,3 @@ func (ra *runningAgent) stop() {
 	}
 }
 
-// reportPlugins reports a plugin host's statuses every two seconds.
-func reportPlugins(ctx context.Context, c *client.Client, node string, host *pluginhost.Host) {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		_ = agent.ReportPlugins(ctx, c, node, host)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

@@ -2,11 +2,9 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -151,15 +149,10 @@ func writeAdminConfig(o *Options, ca *pki.CA, addr string) (*clientconfig.Config
 	if err != nil {
 		return nil, err
 	}
-	user, err := clientconfig.Load(userPath)
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil, err
-		}
-		user = &clientconfig.Config{}
-	}
-	user.Merge(cfg)
-	return cfg, user.Write(userPath)
+	return cfg, clientconfig.Modify(userPath, true, func(user *clientconfig.Config) error {
+		user.Merge(cfg)
+		return nil
+	})
 }
 
 func (s *runningServer) startControllers(ctx context.Context, o *Options) error {
@@ -205,7 +198,6 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 	go (&controllers.NodeLifecycle{Client: c, GracePeriod: o.NodeGracePeriod, Log: o.Log.With("controller", "nodelifecycle")}).Run(cctx)
 	go (&controllers.Endpoints{Client: c, Log: o.Log.With("controller", "endpoints")}).Run(cctx)
 	go (&controllers.TokenCleaner{Client: c, Log: o.Log.With("controller", "tokencleaner")}).Run(cctx)
-	go reportPlugins(cctx, c, serverPluginNode, s.plugins)
 	return nil
 }
 

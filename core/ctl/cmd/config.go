@@ -68,16 +68,15 @@ func loadClientConfig(flags *ConfigFlags) (*clientconfig.Config, string, error) 
 	return cfg, path, nil
 }
 
-// writeClientConfig stores cfg at path, filling in apiVersion and kind for
-// a file made from nothing.
-func writeClientConfig(cfg *clientconfig.Config, path string) error {
-	if cfg.APIVersion == "" {
-		cfg.APIVersion = "skiff.dev/v1"
+// modifyClientConfig edits the client config the flags name under its
+// lock (clientconfig.Modify). A file that does not exist is an empty config,
+// as for loadClientConfig.
+func modifyClientConfig(flags *ConfigFlags, change func(*clientconfig.Config) error) error {
+	path, err := clientconfig.ResolvePath(flags.ConfigPath)
+	if err != nil {
+		return err
 	}
-	if cfg.Kind == "" {
-		cfg.Kind = "Config"
-	}
-	return cfg.Write(path)
+	return clientconfig.Modify(path, flags.ConfigPath == "", change)
 }
 
 // ConfigGetContextsOptions are the options of `skiffctl config get-contexts`.
@@ -233,15 +232,14 @@ func (o *ConfigUseContextOptions) Run() error {
 	if o.name == "" {
 		return errors.New("empty context names are not allowed")
 	}
-	cfg, path, err := loadClientConfig(o.flags)
+	err := modifyClientConfig(o.flags, func(cfg *clientconfig.Config) error {
+		if cfg.Context(o.name) == nil {
+			return fmt.Errorf("no context exists with the name: %q", o.name)
+		}
+		cfg.CurrentContext = o.name
+		return nil
+	})
 	if err != nil {
-		return err
-	}
-	if cfg.Context(o.name) == nil {
-		return fmt.Errorf("no context exists with the name: %q", o.name)
-	}
-	cfg.CurrentContext = o.name
-	if err := writeClientConfig(cfg, path); err != nil {
 		return err
 	}
 	fmt.Fprintf(o.Out, "Switched to context %q.\n", o.name)
@@ -484,34 +482,34 @@ func (o *ConfigSetContextOptions) Validate() error {
 
 // Run creates or modifies the context.
 func (o *ConfigSetContextOptions) Run() error {
-	cfg, path, err := loadClientConfig(o.flags)
-	if err != nil {
-		return err
-	}
-	name := o.name
-	if o.Current {
-		if cfg.CurrentContext == "" {
-			return errors.New("no current context is set")
+	var name, verb string
+	err := modifyClientConfig(o.flags, func(cfg *clientconfig.Config) error {
+		name = o.name
+		if o.Current {
+			if cfg.CurrentContext == "" {
+				return errors.New("no current context is set")
+			}
+			name = cfg.CurrentContext
 		}
-		name = cfg.CurrentContext
-	}
-	cx := cfg.Context(name)
-	verb := "modified"
-	if cx == nil {
-		cfg.Contexts = append(cfg.Contexts, clientconfig.Context{Name: name})
-		cx = &cfg.Contexts[len(cfg.Contexts)-1]
-		verb = "created"
-	}
-	if o.setCluster {
-		cx.Cluster = o.Cluster
-	}
-	if o.setUser {
-		cx.User = o.User
-	}
-	if o.setNamespace {
-		cx.Namespace = o.Namespace
-	}
-	if err := writeClientConfig(cfg, path); err != nil {
+		cx := cfg.Context(name)
+		verb = "modified"
+		if cx == nil {
+			cfg.Contexts = append(cfg.Contexts, clientconfig.Context{Name: name})
+			cx = &cfg.Contexts[len(cfg.Contexts)-1]
+			verb = "created"
+		}
+		if o.setCluster {
+			cx.Cluster = o.Cluster
+		}
+		if o.setUser {
+			cx.User = o.User
+		}
+		if o.setNamespace {
+			cx.Namespace = o.Namespace
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(o.Out, "Context %q %s.\n", name, verb)

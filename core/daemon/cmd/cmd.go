@@ -109,10 +109,18 @@ func newDev(out io.Writer) *cobra.Command {
 	}
 	commonFlags(cmd, &o)
 	agentFlags(cmd, &o, &o.BackoffBase, &insecure)
-	cmd.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:6443", "API server address")
-	cmd.Flags().StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
+	serverFlags(cmd, &o)
 	cmd.Flags().BoolVar(&noUserConfig, "no-user-config", false, "do not write the admin config to ~/.skiff/config")
 	return cmd
+}
+
+// serverFlags are the API server's and controllers' flags, shared by
+// `skiffd dev` and `skiffd server`.
+func serverFlags(cmd *cobra.Command, o *daemon.Options) {
+	f := cmd.Flags()
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:6443", "API server address")
+	f.StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
+	f.DurationVar(&o.NodeGracePeriod, "node-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it turns NotReady (the TTL of node Leases in etcd)")
 }
 
 func newServer(out io.Writer) *cobra.Command {
@@ -132,10 +140,8 @@ func newServer(out io.Writer) *cobra.Command {
 		},
 	}
 	commonFlags(cmd, &o)
-	cmd.Flags().StringVar(&o.Listen, "listen", "127.0.0.1:6443", "API server address")
+	serverFlags(cmd, &o)
 	cmd.Flags().StringVar(&endpoints, "etcd-endpoints", "", "comma-separated URLs of an external etcd cluster")
-	cmd.Flags().StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
-	cmd.Flags().DurationVar(&o.NodeGracePeriod, "node-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it turns NotReady (the TTL of node Leases in etcd)")
 	cmd.Flags().BoolVar(&o.WriteUserConfig, "user-config", false, "also merge the admin config into ~/.skiff/config")
 	cmd.Flags().DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the bootstrap token made at first start (<data-dir>/join-token); 0 means it never expires")
 	return cmd

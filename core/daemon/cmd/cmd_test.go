@@ -64,3 +64,15 @@ func TestRegisterWithTaintsFlagErrors(t *testing.T) {
 		}
 	}
 }
+
+// skiffd dev takes --node-grace-period like skiffd server, and checks it
+// against its own agent's --heartbeat-interval before anything starts.
+func TestDevNodeGracePeriodFlag(t *testing.T) {
+	root := NewRoot(io.Discard, io.Discard)
+	root.SetArgs([]string{"dev", "--data-dir", t.TempDir(), "--node-grace-period", "5s", "--heartbeat-interval", "3s"})
+	err := root.Execute()
+	const want = "--node-grace-period 5s must be at least twice --heartbeat-interval 3s"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("skiffd dev with a grace period under two heartbeats: err = %v, want it to contain %q", err, want)
+	}
+}

@@ -2,6 +2,7 @@ package containerdruntime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -70,7 +71,7 @@ func (r *Runtime) exec(ctx context.Context, c *conn, l loaded, opts runtime.Exec
 	}
 	proc, err := task.Exec(ctx, "exec-"+newID()[:16], &pspec, execIO(c, opts))
 	if err != nil {
-		return 0, err
+		return 0, taskGone(ctx, l, err)
 	}
 	if stdin != nil {
 		stdin.setProcess(proc)
@@ -87,7 +88,7 @@ func (r *Runtime) exec(ctx context.Context, c *conn, l loaded, opts runtime.Exec
 		return 0, err
 	}
 	if err := proc.Start(ctx); err != nil {
-		return 0, err
+		return 0, taskGone(ctx, l, err)
 	}
 	if initial != nil { // in case the OCI runtime ignored ConsoleSize
 		proc.Resize(ctx, uint32(initial.Width), uint32(initial.Height))
@@ -106,6 +107,18 @@ func (r *Runtime) exec(ctx context.Context, c *conn, l loaded, opts runtime.Exec
 		proc.Kill(context.WithoutCancel(ctx), syscall.SIGKILL)
 		return 0, ctx.Err()
 	}
+}
+
+// taskGone: the container's task may exit, and be reaped, between
+// runningTask's check and the exec, and the shim then answers with its own
+// words ("container not created: not found", "cannot exec in a stopped
+// state"). When the task no longer runs, the error says so with
+// ErrContainerNotRunning.
+func taskGone(ctx context.Context, l loaded, err error) error {
+	if _, rerr := runningTask(context.WithoutCancel(ctx), l); errors.Is(rerr, runtime.ErrContainerNotRunning) {
+		return fmt.Errorf("%w (%v)", rerr, err)
+	}
+	return err
 }
 
 // runningTask returns the container's task if it runs, else wraps
