@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"testing"
 
-	"github.com/skiffhq/skiff/sdk/base"
 	"github.com/skiffhq/skiff/sdk/base/plugintest"
-	"github.com/skiffhq/skiff/sdk/scheduler"
 	"github.com/skiffhq/skiff/sdk/scheduler/conformance"
 )
 
@@ -14,25 +11,6 @@ import (
 // launches it, so the tests load what main serves, the way the core does.
 func TestMain(m *testing.M) { plugintest.Main(m, main) }
 
-// launch starts this test binary as the plugin and returns the host's
-// client to it.
-func launch(t *testing.T) scheduler.Scheduler {
-	t.Helper()
-	return plugintest.Launch(t, base.KindScheduler, scheduler.ClientVersions()).(scheduler.Scheduler)
-}
-
-func TestBinaryInfo(t *testing.T) {
-	info, err := launch(t).Info(context.Background())
-	if err != nil {
-		t.Fatalf("Info: %v", err)
-	}
-	if info.Kind != base.KindScheduler || info.Name != "binpack" || info.APIVersion != scheduler.APIVersion {
-		t.Fatalf("Info = %+v, want the binpack scheduler at API version %d", info, scheduler.APIVersion)
-	}
-}
-
-// TestBinaryConformance runs the suite against the plugin process.
-func TestBinaryConformance(t *testing.T) {
-	plugintest.SkipIfShort(t, "starts one plugin process per case")
-	conformance.Run(t, launch)
-}
+// TestBinary checks the plugin process's Info and runs the conformance
+// suite against it.
+func TestBinary(t *testing.T) { conformance.RunBinary(t, "binpack") }

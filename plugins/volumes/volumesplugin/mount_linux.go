@@ -1,14 +1,14 @@
 package volumesplugin
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 // ensureTmpfs mounts a tmpfs on dir unless one is mounted there already.
@@ -27,17 +27,15 @@ func ensureTmpfs(dir string, mode os.FileMode, sizeBytes int64) error {
 	return nil
 }
 
+// isMountPoint reports whether /proc/self/mountinfo lists dir (cleaned,
+// not resolved) as a mount point. Unlike mountinfo.Mounted it does not
+// need dir to exist: a missing dir is simply not mounted.
 func isMountPoint(dir string) (bool, error) {
-	ms, err := mountsUnder(dir)
+	ms, err := mountinfo.GetMounts(mountinfo.SingleEntryFilter(filepath.Clean(dir)))
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("list mounts: %w", err)
 	}
-	for _, m := range ms {
-		if m == filepath.Clean(dir) {
-			return true, nil
-		}
-	}
-	return false, nil
+	return len(ms) > 0, nil
 }
 
 // unmountAll unmounts every mount at or below dir, deepest first, and
@@ -65,48 +63,15 @@ func unmountAll(dir string) error {
 // mountsUnder lists the mount points at or below dir, deepest first, from
 // /proc/self/mountinfo.
 func mountsUnder(dir string) ([]string, error) {
-	dir = filepath.Clean(dir)
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(filepath.Clean(dir)))
 	if err != nil {
 		return nil, fmt.Errorf("list mounts: %w", err)
 	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// Field 5 is the mount point.
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeOctal(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("list mounts: %w", err)
+	for _, m := range ms {
+		out = append(out, m.Mountpoint)
 	}
 	// A mount below another sorts after it; reversed, it comes first.
 	sort.Sort(sort.Reverse(sort.StringSlice(out)))
 	return out, nil
-}
-
-// unescapeOctal undoes mountinfo's escapes: "\040" is a space.
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }

@@ -8,6 +8,16 @@
 // TestPluginGRPCConn), the way the core does, so what it tests is what
 // ships. It checks the contract, not a placement strategy: whenever more
 // than one node fits, any of them is accepted.
+//
+// RunBinary runs the same suite against the plugin's binary, started as a
+// separate process the way the core starts it. In the plugin's main
+// package (main_test.go):
+//
+//	func TestMain(m *testing.M) { plugintest.Main(m, main) }
+//
+//	func TestBinary(t *testing.T) { conformance.RunBinary(t, "myplugin") }
+//
+// where "myplugin" is the name the plugin's Info reports.
 package conformance
 
 import (

@@ -1,14 +1,12 @@
 package conformance
 
 import (
-	"bufio"
-	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/moby/sys/mountinfo"
 )
 
 const tmpfsMagic = 0x01021994
@@ -26,45 +24,16 @@ func wantTmpfs(t *testing.T, path string) {
 
 // mountsUnder lists the mount points at or below path, deepest first.
 func mountsUnder(path string) []string {
-	path = filepath.Clean(path)
-	f, err := os.Open("/proc/self/mountinfo")
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(filepath.Clean(path)))
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountPoint(fields[4])
-		if mp == path || strings.HasPrefix(mp, path+"/") {
-			out = append(out, mp)
-		}
+	for _, m := range ms {
+		out = append(out, m.Mountpoint)
 	}
 	sort.Sort(sort.Reverse(sort.StringSlice(out)))
 	return out
-}
-
-// unescapeMountPoint undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountPoint(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 func unmount(path string) error {
