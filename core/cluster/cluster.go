@@ -373,35 +373,54 @@ func Create(ctx context.Context, o Options) (st *State, err error) {
 	return st, nil
 }
 
-// makeNetwork makes the bridge and one namespace and veth per node.
+// makeNetwork makes the bridge and one namespace and veth per node, or
+// what of them is missing (after a reboot, nothing is left of them).
 func (s *State) makeNetwork() error {
-	if err := ip("link", "add", s.Bridge, "type", "bridge"); err != nil {
-		return err
-	}
-	if err := ip("addr", "add", s.BridgeIP+"/24", "dev", s.Bridge); err != nil {
-		return err
-	}
-	if err := ip("link", "set", s.Bridge, "up"); err != nil {
-		return err
-	}
-	for _, n := range s.Nodes {
-		if err := ip("netns", "add", n.NetNS); err != nil {
-			return err
-		}
-		if err := ip("link", "add", n.HostVeth, "type", "veth", "peer", "name", "eth0", "netns", n.NetNS); err != nil {
-			return err
-		}
+	if !linkExists(s.Bridge) {
 		steps := [][]string{
-			{"link", "set", n.HostVeth, "master", s.Bridge, "up"},
-			{"-n", n.NetNS, "addr", "add", n.IP + "/24", "dev", "eth0"},
-			{"-n", n.NetNS, "link", "set", "lo", "up"},
-			{"-n", n.NetNS, "link", "set", "eth0", "up"},
-			{"-n", n.NetNS, "route", "add", "default", "via", s.BridgeIP},
+			{"link", "add", s.Bridge, "type", "bridge"},
+			{"addr", "add", s.BridgeIP + "/24", "dev", s.Bridge},
 		}
 		for _, a := range steps {
 			if err := ip(a...); err != nil {
 				return err
 			}
+		}
+	}
+	if err := ip("link", "set", s.Bridge, "up"); err != nil {
+		return err
+	}
+	for _, n := range s.Nodes {
+		if err := s.makeNodeNetwork(n); err != nil {
+			return fmt.Errorf("node %q: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
+// makeNodeNetwork makes node n's namespace and its veth to the bridge,
+// unless they are there.
+func (s *State) makeNodeNetwork(n NodeState) error {
+	if !isNetNS(netnsPath(n.NetNS)) {
+		_ = ip("netns", "delete", n.NetNS) // a stale name from before a reboot
+		if err := ip("netns", "add", n.NetNS); err != nil {
+			return err
+		}
+	}
+	if linkExists(n.HostVeth) {
+		return nil
+	}
+	steps := [][]string{
+		{"link", "add", n.HostVeth, "type", "veth", "peer", "name", "eth0", "netns", n.NetNS},
+		{"link", "set", n.HostVeth, "master", s.Bridge, "up"},
+		{"-n", n.NetNS, "addr", "add", n.IP + "/24", "dev", "eth0"},
+		{"-n", n.NetNS, "link", "set", "lo", "up"},
+		{"-n", n.NetNS, "link", "set", "eth0", "up"},
+		{"-n", n.NetNS, "route", "add", "default", "via", s.BridgeIP},
+	}
+	for _, a := range steps {
+		if err := ip(a...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -467,6 +486,12 @@ func (s *State) startServer(ctx context.Context, o *Options) error {
 	if err := s.save(); err != nil {
 		return err
 	}
+	return s.waitServer(ctx, p)
+}
+
+// waitServer waits until the server process p answers as admin (a node
+// list), up to 60 s, and fails early when p exits.
+func (s *State) waitServer(ctx context.Context, p Proc) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if fileExists(filepath.Join(s.ServerDataDir, apiserver.JoinTokenFile)) && fileExists(filepath.Join(s.ServerDataDir, "admin.conf")) {

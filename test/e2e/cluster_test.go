@@ -297,11 +297,41 @@ spec:
 		return s == "False", s
 	})
 
-	// It comes back: Ready again, the pod re-adopted, not restarted or
-	// duplicated.
-	if err := st.RestartAgent(w1); err != nil {
-		t.Fatal(err)
+	// The control plane and the cluster's containerd die too (their shims
+	// and the pods live on). `cluster ls` says so, and `cluster start`
+	// brings back what is not running, leaving the rest alone.
+	for _, p := range []skcluster.Proc{st.ServerProc, st.Containerd} {
+		if err := syscall.Kill(-p.PID, syscall.SIGKILL); err != nil { // each leads its process group
+			t.Fatalf("kill process group %d: %v", p.PID, err)
+		}
 	}
+	m.waitFor("cluster ls: Degraded", 10*time.Second, func() (bool, string) {
+		out, _, _ := m.ctl("cluster", "ls")
+		return strings.Contains(out, m.name+"   Degraded (3/6)"), out
+	})
+	liveAgent := st.Nodes[0].Agent
+	out = m.mustCtl("cluster", "start", "--name", m.name)
+	t.Logf("cluster start:\n%s", out)
+	for _, want := range []string{"Started containerd again", "Started the control plane again", "Started the agent of " + w1 + " again", "4 nodes Ready"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cluster start does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "agent of "+st.Nodes[0].Name) {
+		t.Errorf("cluster start restarted a running agent:\n%s", out)
+	}
+	if now := m.state(); now.Nodes[0].Agent.PID != liveAgent.PID || !now.Nodes[0].Agent.Alive() {
+		t.Errorf("the running agent of %s was replaced: pid %d, was %d", now.Nodes[0].Name, now.Nodes[0].Agent.PID, liveAgent.PID)
+	}
+	if out, _, _ := m.ctl("cluster", "ls"); !strings.Contains(out, m.name+"   Running") {
+		t.Errorf("cluster ls after cluster start:\n%s", out)
+	}
+	if out := m.mustCtl("cluster", "start", "--name", m.name); strings.Contains(out, "again") {
+		t.Errorf("cluster start on a running cluster started something:\n%s", out)
+	}
+
+	// The node comes back: Ready again, the pod re-adopted, not restarted
+	// or duplicated.
 	m.waitFor(w1+" Ready again", 30*time.Second, func() (bool, string) {
 		s := m.jsonpath("node/"+w1, `{.status.conditions[?(@.type=="Ready")].status}`)
 		return s == "True", s

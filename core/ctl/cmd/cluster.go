@@ -16,7 +16,7 @@ import (
 	"github.com/skiffhq/skiff/core/cluster"
 )
 
-// ClusterOptions are the options of `skiffctl cluster create|delete|ls`.
+// ClusterOptions are the options of `skiffctl cluster create|delete|start|ls`.
 type ClusterOptions struct {
 	IOStreams
 
@@ -33,7 +33,7 @@ func NewCmdCluster(streams IOStreams) *cobra.Command {
 	o := &ClusterOptions{IOStreams: streams}
 	cmd := &cobra.Command{
 		Use:   "cluster",
-		Short: "Create, delete and list multi-node clusters on this machine (each node a network namespace)",
+		Short: "Create, delete, start and list multi-node clusters on this machine (each node a network namespace)",
 	}
 	create := &cobra.Command{
 		Use:   "create",
@@ -62,6 +62,16 @@ func NewCmdCluster(streams IOStreams) *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return o.RunDelete(cmd.Context()) },
 	}
 	del.Flags().StringVar(&o.Name, "name", cluster.DefaultName, "cluster name")
+	start := &cobra.Command{
+		Use:   "start",
+		Short: "Start what is not running of a cluster (its network, containerd, control plane, agents), after a crash or a reboot",
+		Example: `  # After the machine rebooted, or an agent was killed
+  skiffctl cluster start --name dev`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.RunStart(cmd.Context()) },
+	}
+	start.Flags().StringVar(&o.Name, "name", cluster.DefaultName, "cluster name")
+	start.Flags().DurationVar(&o.Create.Timeout, "wait", 2*time.Minute, "how long to wait for the nodes to be Ready")
 	ls := &cobra.Command{
 		Use:     "ls",
 		Aliases: []string{"list", "get"},
@@ -69,10 +79,10 @@ func NewCmdCluster(streams IOStreams) *cobra.Command {
 		Args:    noArgs,
 		RunE:    func(cmd *cobra.Command, _ []string) error { return o.RunList() },
 	}
-	for _, c := range []*cobra.Command{create, del, ls} {
+	for _, c := range []*cobra.Command{create, del, start, ls} {
 		c.Flags().StringVar(&o.StateDir, "state-dir", "", "directory of the clusters' state (default $"+cluster.EnvStateRoot+", else /var/lib/skiff/clusters)")
 	}
-	cmd.AddCommand(create, del, ls)
+	cmd.AddCommand(create, del, start, ls)
 	return cmd
 }
 
@@ -119,6 +129,20 @@ func (o *ClusterOptions) RunDelete(ctx context.Context) error {
 	return cluster.Delete(ctx, o.StateDir, o.Name, o.Out)
 }
 
+// RunStart starts what is not running of the cluster and waits for its
+// nodes to be Ready.
+func (o *ClusterOptions) RunStart(ctx context.Context) error {
+	ctx, cancel := interruptible(ctx)
+	defer cancel()
+	fmt.Fprintf(o.Out, "Starting cluster %q ...\n", o.Name)
+	st, err := cluster.Start(ctx, o.StateDir, o.Name, o.Create.Timeout, o.Out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(o.Out, "Cluster %q is running: %d nodes, API server %s.\n", st.Name, len(st.Nodes), st.Server)
+	return nil
+}
+
 // RunList prints the clusters.
 func (o *ClusterOptions) RunList() error {
 	states, err := cluster.List(o.StateDir)
@@ -130,9 +154,9 @@ func (o *ClusterOptions) RunList() error {
 		return nil
 	}
 	w := tabwriter.NewWriter(o.Out, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(w, "NAME\tNODES\tSERVER\tAGE")
+	fmt.Fprintln(w, "NAME\tSTATUS\tNODES\tSERVER\tAGE")
 	for _, s := range states {
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", s.Name, len(s.Nodes), s.Server, duration.HumanDuration(time.Since(s.Created)))
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.Status(), len(s.Nodes), s.Server, duration.HumanDuration(time.Since(s.Created)))
 	}
 	return w.Flush()
 }
