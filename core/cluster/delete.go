@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/namespaces"
 
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/api/apipb"
 	"github.com/skiffhq/skiff/core/client"
+	"github.com/skiffhq/skiff/core/nodeclean"
 	"github.com/skiffhq/skiff/plugins/net-overlay/overlay"
 	"github.com/skiffhq/skiff/plugins/runtime-containerd/containerdruntime"
 	"github.com/skiffhq/skiff/sdk/base"
@@ -67,7 +67,7 @@ func (s *State) delete(ctx context.Context, progress io.Writer) error {
 	}
 	if s.Containerd.PID != 0 {
 		stopAll([]Proc{s.Containerd})
-		killShims(s.ContainerdSocket)
+		nodeclean.KillShims(s.ContainerdSocket)
 	}
 	if err := unmountUnder(s.Dir); err != nil {
 		errs = append(errs, err)
@@ -140,30 +140,9 @@ func (s *State) removeContainers(ctx context.Context) error {
 	defer cancel()
 	var errs []error
 	for _, n := range s.Nodes {
-		nctx := namespaces.WithNamespace(ctx, n.RuntimeNamespace)
-		ctrs, err := c.Containers(nctx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("containerd namespace %q: %w", n.RuntimeNamespace, err))
-			continue
+		if _, err := nodeclean.RemoveContainers(ctx, c, n.RuntimeNamespace, true); err != nil {
+			errs = append(errs, err)
 		}
-		for _, ctr := range ctrs {
-			if task, err := ctr.Task(nctx, nil); err == nil {
-				if _, err := task.Delete(nctx, containerd.WithProcessKill); err != nil {
-					errs = append(errs, fmt.Errorf("task of container %q in %q: %w", ctr.ID(), n.RuntimeNamespace, err))
-				}
-			}
-			if err := ctr.Delete(nctx, containerd.WithSnapshotCleanup); err != nil {
-				errs = append(errs, fmt.Errorf("container %q in %q: %w", ctr.ID(), n.RuntimeNamespace, err))
-			}
-		}
-		if imgs, err := c.ImageService().List(nctx); err == nil {
-			for _, img := range imgs {
-				_ = c.ImageService().Delete(nctx, img.Name)
-			}
-		}
-		// Fails while content or snapshots remain (garbage collected
-		// later); the namespace is then empty of containers anyway.
-		_ = c.NamespaceService().Delete(nctx, n.RuntimeNamespace)
 	}
 	return errors.Join(errs...)
 }
@@ -280,33 +259,6 @@ func killGroupLeftovers(p Proc) {
 			continue
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-}
-
-// killShims kills containerd shims still serving the cluster's containerd.
-func killShims(socket string) {
-	entries, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, e := range entries {
-		data, err := os.ReadFile(e)
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
-		if len(args) == 0 || !strings.Contains(args[0], "containerd-shim") {
-			continue
-		}
-		match := false
-		for _, a := range args {
-			if a == socket {
-				match = true
-			}
-		}
-		if !match {
-			continue
-		}
-		if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(e))); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
 	}
 }
 

@@ -187,4 +187,3 @@ func (ra *runningAgent) stop() {
 		ra.containerd.Stop()
 	}
 }
-

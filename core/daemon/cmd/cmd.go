@@ -30,7 +30,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDev(out), newServer(out), newAgent(), newVersion(out), newRotateEncryptionKey(out))
+	root.AddCommand(newDev(out), newServer(out), newAgent(), newVersion(out), newRotateEncryptionKey(out), newReset(out))
 	return root
 }
 
