@@ -2,72 +2,61 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
-	"os"
-	"os/exec"
+	"fmt"
+	"math/big"
 	"testing"
 
-	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/go-plugin"
-
+	"github.com/skiffhq/skiff/plugins/net-overlay/overlay"
 	"github.com/skiffhq/skiff/sdk/base"
+	"github.com/skiffhq/skiff/sdk/base/plugintest"
 	"github.com/skiffhq/skiff/sdk/network"
+	"github.com/skiffhq/skiff/sdk/network/conformance"
 )
 
-// serveEnv makes the test binary act as the plugin binary, so the test
-// launches "itself" through go-plugin exactly as the core launches
-// skiff-net-overlay.
-const serveEnv = "SKIFF_NET_OVERLAY_TEST_SERVE"
+// TestMain lets the test binary act as the plugin binary when a test
+// launches it, so the tests load what main serves, the way the core does.
+func TestMain(m *testing.M) { plugintest.Main(m, main) }
 
-func TestMain(m *testing.M) {
-	if os.Getenv(serveEnv) == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
+// TestBinary checks the plugin process's Info (no root needed) and runs
+// the conformance suite against plugin processes, each node in a network
+// namespace of its own (setting "netns"), as overlay's TestConformance
+// does in process: nothing touches the machine's own namespace.
+func TestBinary(t *testing.T) {
+	bridge, podCIDR := randomNode(t)
+	conformance.RunBinary(t, "net-overlay", conformance.Options{
+		Node: network.NodeConfig{
+			NodeName: "test-" + bridge, PodCIDR: podCIDR, ClusterCIDR: "10.199.0.0/16",
+		},
+		Settings:     map[string]string{overlay.SettingBridge: bridge, overlay.SettingDNSUpstream: overlay.DNSUpstreamNone},
+		NetNSSetting: overlay.SettingNetNS,
+	})
 }
 
-// TestBinaryServesNetwork launches the plugin process with the host's
-// client configuration and talks to it: handshake, version negotiation,
-// Info, Configure, and an error that must keep its sentinel across the
-// process boundary. It needs no root: no links are made.
-func TestBinaryServesNetwork(t *testing.T) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), serveEnv+"=1")
-	cfg := base.ClientConfig(base.KindNetwork, cmd, network.ClientVersions())
-	cfg.Logger = hclog.New(&hclog.LoggerOptions{Name: "host", Level: hclog.Warn, Output: os.Stderr})
-	client := plugin.NewClient(cfg)
-	t.Cleanup(client.Kill)
-
-	rpc, err := client.Client()
-	if err != nil {
-		t.Fatalf("start plugin: %v", err)
-	}
-	if v := client.NegotiatedVersion(); v != network.APIVersion {
-		t.Errorf("negotiated version %d, want %d", v, network.APIVersion)
-	}
-	raw, err := rpc.Dispense(string(base.KindNetwork))
-	if err != nil {
-		t.Fatalf("Dispense: %v", err)
-	}
-	n := raw.(network.Network)
-	ctx := context.Background()
-
-	info, err := n.Info(ctx)
-	if err != nil {
-		t.Fatalf("Info: %v", err)
-	}
-	if info.Kind != base.KindNetwork || info.Name != "net-overlay" || info.APIVersion != network.APIVersion {
-		t.Errorf("Info = %+v", info)
-	}
-	if err := n.Configure(ctx, base.Config{DataDir: "relative"}); !errors.Is(err, base.ErrInvalid) {
+// TestBinaryConfigureRefusesARelativeDataDir checks that the plugin
+// process refuses a relative data directory with an error that keeps its
+// sentinel, base.ErrInvalid, across the process boundary. It needs no
+// root: no links are made.
+func TestBinaryConfigureRefusesARelativeDataDir(t *testing.T) {
+	n := plugintest.Launch(t, base.KindNetwork, network.ClientVersions()).(network.Network)
+	if err := n.Configure(context.Background(), base.Config{NodeName: "n1", DataDir: "relative"}); !errors.Is(err, base.ErrInvalid) {
 		t.Errorf("Configure with a relative data dir: err = %v, want base.ErrInvalid", err)
 	}
-	if err := n.Configure(ctx, base.Config{NodeName: "n1", DataDir: t.TempDir()}); err != nil {
-		t.Fatalf("Configure: %v", err)
+}
+
+// randomNode returns a fresh bridge name and a /28 PodCIDR in
+// 10.199.1-199.0/28 (the suite's second node takes the /28 after it).
+func randomNode(t *testing.T) (bridge, podCIDR string) {
+	t.Helper()
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
 	}
-	_, err = n.SetupPod(ctx, network.PodRef{Namespace: "default", Name: "nginx", UID: "u1"})
-	if !errors.Is(err, network.ErrNodeNotSetUp) {
-		t.Errorf("SetupPod before SetupNode: err = %v, want network.ErrNodeNotSetUp", err)
+	third, err := rand.Int(rand.Reader, big.NewInt(199))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return "skt" + hex.EncodeToString(b[:]), fmt.Sprintf("10.199.%d.0/28", third.Int64()+1)
 }

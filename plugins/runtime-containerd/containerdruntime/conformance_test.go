@@ -1,8 +1,11 @@
 package containerdruntime
 
 import (
+	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-plugin"
@@ -31,27 +34,28 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// TestConformanceOfTheBinary builds the plugin binary and runs the suite
-// against it as the core would launch it: go-plugin handshake, AutoMTLS,
-// and the log driver found where `make build` puts it, beside the plugin
-// (the log_driver setting is left to its default).
-func TestConformanceOfTheBinary(t *testing.T) {
+// TestBinaryFindsItsLogDriver builds the plugin binary and checks what
+// only the real executable can show: with the log_driver setting left to
+// its default, the plugin finds the log driver where `make build` puts it,
+// beside itself, and refuses to start without it. (The suite against a
+// plugin process is plugins/runtime-containerd's TestBinary.)
+func TestBinaryFindsItsLogDriver(t *testing.T) {
 	plugintest.SkipIfShort(t, "builds the plugin binary; skipped with -short")
 	env := newTestEnv(t)
-	host := env.registry(t)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "skiff-runtime-containerd")
 	if err := goBuild(bin, "github.com/skiffhq/skiff/plugins/runtime-containerd"); err != nil {
 		t.Fatal(err)
 	}
-	if err := goBuild(filepath.Join(dir, LogDriverName), "github.com/skiffhq/skiff/plugins/runtime-containerd/logdriver"); err != nil {
+	driver := filepath.Join(dir, LogDriverName)
+	if err := goBuild(driver, "github.com/skiffhq/skiff/plugins/runtime-containerd/logdriver"); err != nil {
 		t.Fatal(err)
 	}
-	settings := env.config("skiff-binary").Settings
-	delete(settings, SettingLogDriver)
-	conformance.Run(t, func(t *testing.T) runtime.Runtime {
+	cfg := env.config("skiff-binary")
+	delete(cfg.Settings, SettingLogDriver)
+	configure := func() error {
 		client := plugin.NewClient(base.ClientConfig(base.KindRuntime, exec.Command(bin), runtime.ClientVersions()))
-		t.Cleanup(client.Kill)
+		defer client.Kill()
 		rpc, err := client.Client()
 		if err != nil {
 			t.Fatalf("launch %s: %v", bin, err)
@@ -60,12 +64,15 @@ func TestConformanceOfTheBinary(t *testing.T) {
 		if err != nil {
 			t.Fatalf("dispense from %s: %v", bin, err)
 		}
-		return raw.(runtime.Runtime)
-	}, conformance.Options{
-		ImageArchive: env.archive,
-		ImageRef:     testRef,
-		TempDir:      env.dir,
-		Settings:     settings,
-		Pull:         &conformance.PullCase{Ref: host + "/busybox:1", PlainHTTPRegistries: []string{host}},
-	})
+		return raw.(runtime.Runtime).Configure(t.Context(), cfg)
+	}
+	if err := configure(); err != nil {
+		t.Fatalf("Configure with the log driver beside the binary: %v", err)
+	}
+	if err := os.Remove(driver); err != nil {
+		t.Fatal(err)
+	}
+	if err := configure(); !errors.Is(err, base.ErrInvalid) || !strings.Contains(err.Error(), driver+" does not exist") {
+		t.Errorf("Configure without the log driver beside the binary: %v, want base.ErrInvalid naming %s", err, driver)
+	}
 }

@@ -24,24 +24,10 @@ import (
 // `go test -short` that one is skipped (fails when CI is set, as
 // plugintest.SkipIfShort).
 func RunBinary(t *testing.T, name string) {
-	t.Run("Info", func(t *testing.T) {
-		info, err := launch(t).Info(ctx(t))
-		if err != nil {
-			t.Fatalf("Info: %v", err)
-		}
-		if info.Kind != base.KindScheduler || info.Name != name || info.APIVersion != scheduler.APIVersion {
-			t.Fatalf("Info = %+v, want the %s scheduler at API version %d", info, name, scheduler.APIVersion)
-		}
-	})
-	t.Run("Conformance", func(t *testing.T) {
-		plugintest.SkipIfShort(t, "starts one plugin process per case")
+	t.Helper()
+	plugintest.RunBinary(t, plugintest.Binary{
+		Kind: base.KindScheduler, Name: name, APIVersion: scheduler.APIVersion, Versions: scheduler.ClientVersions(),
+	}, func(t *testing.T, launch func(*testing.T) scheduler.Scheduler) {
 		Run(t, launch)
 	})
-}
-
-// launch starts the test binary as the plugin and returns the host's
-// client to it; the process is killed when t ends.
-func launch(t *testing.T) scheduler.Scheduler {
-	t.Helper()
-	return plugintest.Launch(t, base.KindScheduler, scheduler.ClientVersions()).(scheduler.Scheduler)
 }
