@@ -35,6 +35,10 @@ var (
 	// Leases (coordination.k8s.io/v1) are how agents heartbeat: one per
 	// node in the kube-node-lease namespace, as the kubelet keeps them.
 	Leases = Resource{Name: "leases", Kind: "Lease", Group: "coordination.k8s.io", Namespaced: true, Aliases: []string{"lease"}}
+	// CertificateSigningRequests (certificates.k8s.io/v1) are how agents
+	// renew their client certificates (core/controllers/csr.go).
+	CertificateSigningRequests = Resource{Name: "certificatesigningrequests", Kind: "CertificateSigningRequest", Group: "certificates.k8s.io",
+		Aliases: []string{"certificatesigningrequest", "csr"}}
 )
 
 // NodeLeaseNamespace holds the agents' heartbeat Leases, one per node,
@@ -42,7 +46,7 @@ var (
 const NodeLeaseNamespace = "kube-node-lease"
 
 // All lists every served resource.
-var All = []Resource{Pods, Nodes, Events, ConfigMaps, Secrets, Services, Endpoints, Leases}
+var All = []Resource{Pods, Nodes, Events, ConfigMaps, Secrets, Services, Endpoints, Leases, CertificateSigningRequests}
 
 // Lookup finds a resource by name, alias or kind (case-insensitive).
 func Lookup(name string) (Resource, error) {

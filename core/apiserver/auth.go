@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -28,8 +29,9 @@ import (
 // Authentication is the TLS client certificate, verified against the
 // cluster CA during the handshake (VerifyClientCertIfGiven: a certificate
 // that does not verify fails the handshake). A caller without one reaches
-// only Join (join.go), which checks the bootstrap token; every other
-// method refuses it here with Unauthenticated.
+// only Join (join.go), which checks the bootstrap token, and the health
+// service's Check and Watch (health.go); every other method refuses it
+// here with Unauthenticated.
 var nodeMethods = map[string]bool{
 	"Create": true, "Get": true, "List": true, "Update": true, "Delete": true, "Watch": true,
 	"ReportPlugins": true, "Version": true,
@@ -51,8 +53,14 @@ func identityOfChain(chain []*x509.Certificate) pki.Identity {
 	return pki.IdentityOf(chain[0])
 }
 
-// unauthenticatedMethods may be called without a client certificate.
-var unauthenticatedMethods = map[string]bool{"/" + apipb.Skiff_ServiceDesc.ServiceName + "/Join": true}
+// unauthenticatedMethods may be called without a client certificate: Join,
+// and the health service's Check and Watch (health.go), which load
+// balancers call; its List stays authenticated.
+var unauthenticatedMethods = map[string]bool{
+	"/" + apipb.Skiff_ServiceDesc.ServiceName + "/Join": true,
+	healthpb.Health_Check_FullMethodName:                true,
+	healthpb.Health_Watch_FullMethodName:                true,
+}
 
 func authorize(ctx context.Context, fullMethod string) error {
 	if unauthenticatedMethods[fullMethod] {

@@ -13,7 +13,19 @@ package apiserver
 //   - get a ConfigMap or Secret only while a pod bound to it uses it
 //     (volumes, env, envFrom), never list or watch them — so a node cannot
 //     read another node's secrets or the bootstrap tokens;
+//   - create a CertificateSigningRequest for its own client certificate
+//     (signer kubernetes.io/kube-apiserver-client-kubelet, CN
+//     system:node:<name>, O system:nodes) and get the ones it made, by
+//     name; never approve, deny, sign or delete one (the kubelet's
+//     selfnodeclient permissions, narrowed to its own requests);
 //   - nothing else.
+//
+// A status update of a pod applies to exactly the pod that was
+// authorized: the body must carry that pod's resourceVersion (and its UID,
+// if any), and the update is a compare-and-swap on it, so a pod deleted
+// and made again under the same name on another node meanwhile is not
+// written by the old node (NodeRestriction compares UIDs for the same
+// reason).
 //
 // Which ConfigMaps and Secrets each node's pods use comes from podRefIndex,
 // an in-memory index that follows the pods in etcd (the authorizer's graph
@@ -31,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -133,6 +146,8 @@ func (s *Server) nodeAllows(ctx context.Context, r nodeRequest) (string, error) 
 		}
 	case api.Pods.Name:
 		return s.nodeAllowsPod(ctx, r, read)
+	case api.CertificateSigningRequests.Name:
+		return s.nodeAllowsCSR(ctx, r)
 	case api.ConfigMaps.Name, api.Secrets.Name:
 		if r.verb != verbGet {
 			return fmt.Sprintf("node %q may only get %s its pods use, one by name", r.node, r.resource), nil
@@ -231,10 +246,78 @@ func (s *Server) nodeAllowsPod(ctx context.Context, r nodeRequest, read bool) (s
 	if err != nil {
 		return "", err
 	}
-	if bound := obj.(*corev1.Pod).Spec.NodeName; bound != r.node {
+	pod := obj.(*corev1.Pod)
+	if bound := pod.Spec.NodeName; bound != r.node {
 		return fmt.Sprintf("node %q may only change pods bound to it (this one is on %q)", r.node, bound), nil
 	}
+	if r.verb == verbUpdate {
+		return "", podUpdatePrecondition(r, pod)
+	}
 	return "", nil
+}
+
+// podUpdatePrecondition makes a node's pod update apply to pod, the
+// version just authorized: the verb compares-and-swaps on the body's
+// resourceVersion, so the body must name pod's. Another version (an older
+// one, or one written since, perhaps a new pod under the same name) is a
+// Conflict, as the verb would answer for a stale one; a body without a
+// resourceVersion is refused.
+func podUpdatePrecondition(r nodeRequest, pod *corev1.Pod) error {
+	meta := metaOf(r.body)
+	gr := api.Pods.GroupResource()
+	if meta.UID != "" && meta.UID != pod.UID {
+		return apierrors.NewConflict(gr, r.name, fmt.Errorf("precondition failed: UID in precondition: %v, UID in object meta: %v", meta.UID, pod.UID))
+	}
+	switch meta.ResourceVersion {
+	case pod.ResourceVersion:
+		return nil
+	case "":
+		return forbiddenFor("system:node:"+r.node, r.verb, r.resource, r.namespace, r.name,
+			fmt.Sprintf("node %q must send the resourceVersion of the pod it updates", r.node))
+	}
+	return apierrors.NewConflict(gr, r.name, errors.New("the object has been modified; please apply your changes to the latest version and try again"))
+}
+
+// nodeAllowsCSR: a node creates requests for its own client certificate
+// and gets those it made; approving, denying and signing are the
+// controller's (and admins').
+func (s *Server) nodeAllowsCSR(ctx context.Context, r nodeRequest) (string, error) {
+	user := "system:node:" + r.node
+	switch r.verb {
+	case verbCreate:
+		var csr certificatesv1.CertificateSigningRequest
+		if err := json.Unmarshal(r.body, &csr); err != nil {
+			return "", nil // the verb refuses the body with a clear error
+		}
+		if csr.Spec.SignerName != certificatesv1.KubeAPIServerClientKubeletSignerName {
+			return fmt.Sprintf("node %q may only request certificates of signer %s, not %q", r.node, certificatesv1.KubeAPIServerClientKubeletSignerName, csr.Spec.SignerName), nil
+		}
+		req, err := pki.ParseRequest(csr.Spec.Request)
+		if err != nil {
+			return "", nil // the verb's validation names what is wrong
+		}
+		if cn, o := req.Subject.CommonName, req.Subject.Organization; cn != user || len(o) != 1 || o[0] != pki.GroupNodes {
+			return fmt.Sprintf("node %q may only request its own client certificate (CN %s, O %s), not CN %q O %q", r.node, user, pki.GroupNodes, cn, o), nil
+		}
+		return "", nil
+	case verbGet:
+		_, obj, err := s.objects.get(ctx, r.resource, "", r.name)
+		if apierrors.IsNotFound(err) {
+			return "", nil // the verb answers NotFound
+		}
+		if err != nil {
+			return "", err
+		}
+		if by := obj.(*certificatesv1.CertificateSigningRequest).Spec.Username; by != user {
+			return fmt.Sprintf("node %q may only get the certificatesigningrequests it made (this one is %q's)", r.node, by), nil
+		}
+		return "", nil
+	case verbList, verbWatch:
+		return fmt.Sprintf("node %q may only get the certificatesigningrequests it made, one by name", r.node), nil
+	case verbUpdate:
+		return fmt.Sprintf("node %q may not approve, deny or sign certificatesigningrequests", r.node), nil
+	}
+	return fmt.Sprintf("nodes may not %s %s", r.verb, r.resource), nil
 }
 
 // forbiddenFor is Kubernetes' Forbidden answer.

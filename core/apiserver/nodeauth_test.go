@@ -2,9 +2,12 @@ package apiserver_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -187,4 +190,99 @@ func TestNodeMayNotLiftItsTaintsOrRelabelItself(t *testing.T) {
 	cur.Labels["disktype"] = "ssd"
 	cur.Spec.Taints = nil
 	wantAllowed(t, "an admin labels and untaints it", e.admin.Update(ctx, api.Nodes, "", cur, ""))
+}
+
+// csrFor is a request of signer for subject, made with a fresh key.
+func csrFor(t *testing.T, signer, cn string, groups ...string) *certificatesv1.CertificateSigningRequest {
+	t.Helper()
+	req, _, err := pki.NewClientRequest(cn, groups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &certificatesv1.CertificateSigningRequest{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "certificates.k8s.io/v1", Kind: "CertificateSigningRequest"},
+		ObjectMeta: metav1.ObjectMeta{Name: "csr-" + strings.NewReplacer(":", "-").Replace(cn) + "-" + signer[len(signer)-6:]},
+		Spec: certificatesv1.CertificateSigningRequestSpec{Request: req, SignerName: signer,
+			Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}},
+	}
+}
+
+// A node asks for its own client certificate and reads its own requests;
+// the requestor is who sent it, whatever the body says; it never asks for
+// another identity, approves, lists or deletes.
+func TestNodeCertificateSigningRequests(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	a := e.clientAs(t, "system:node:a", pki.GroupNodes)
+	b := e.clientAs(t, "system:node:b", pki.GroupNodes)
+	kubelet := certificatesv1.KubeAPIServerClientKubeletSignerName
+
+	own := csrFor(t, kubelet, "system:node:a", pki.GroupNodes)
+	own.Spec.Username, own.Spec.Groups = "admin", []string{pki.GroupAdmins} // not trusted
+	wantAllowed(t, "request its own client certificate", a.Create(ctx, api.CertificateSigningRequests, "", own))
+	if own.Spec.Username != "system:node:a" || !slices.Equal(own.Spec.Groups, []string{pki.GroupNodes, "system:authenticated"}) {
+		t.Errorf("requestor %q %v, want the caller system:node:a [system:nodes system:authenticated]", own.Spec.Username, own.Spec.Groups)
+	}
+	err := a.Create(ctx, api.CertificateSigningRequests, "", csrFor(t, kubelet, "system:node:b", pki.GroupNodes))
+	wantForbidden(t, "request another node's certificate", err)
+	if err == nil || !strings.Contains(err.Error(), `node "a" may only request its own client certificate (CN system:node:a, O system:nodes), not CN "system:node:b"`) {
+		t.Errorf("message: %v", err)
+	}
+	wantForbidden(t, "request its name in system:masters", a.Create(ctx, api.CertificateSigningRequests, "", csrFor(t, kubelet, "system:node:a", pki.GroupNodes, pki.GroupAdmins)))
+	wantForbidden(t, "request an admin certificate", a.Create(ctx, api.CertificateSigningRequests, "", csrFor(t, kubelet, "admin", pki.GroupAdmins)))
+	wantForbidden(t, "use another signer", a.Create(ctx, api.CertificateSigningRequests, "", csrFor(t, certificatesv1.KubeAPIServerClientSignerName, "system:node:a", pki.GroupNodes)))
+
+	var got certificatesv1.CertificateSigningRequest
+	wantAllowed(t, "get its own request", a.Get(ctx, api.CertificateSigningRequests, "", own.Name, &got))
+	wantForbidden(t, "get another node's request", b.Get(ctx, api.CertificateSigningRequests, "", own.Name, &got))
+	_, _, err = client.List[certificatesv1.CertificateSigningRequest](ctx, a, api.CertificateSigningRequests, "", client.ListOptions{})
+	wantForbidden(t, "list requests", err)
+	got.Status.Conditions = []certificatesv1.CertificateSigningRequestCondition{{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Self"}}
+	wantForbidden(t, "approve its own request", a.Update(ctx, api.CertificateSigningRequests, "", &got, "approval"))
+	wantForbidden(t, "write a certificate", a.Update(ctx, api.CertificateSigningRequests, "", &got, "status"))
+	_, err = a.Delete(ctx, api.CertificateSigningRequests, "", own.Name, client.DeleteOptions{})
+	wantForbidden(t, "delete its request", err)
+
+	// An admin approves; a node with no name gets nothing.
+	wantAllowed(t, "an admin approves", e.admin.Update(ctx, api.CertificateSigningRequests, "", &got, "approval"))
+	odd := e.clientAs(t, "agent-7", pki.GroupNodes)
+	wantForbidden(t, "a node without a node name", odd.Create(ctx, api.CertificateSigningRequests, "", csrFor(t, kubelet, "agent-7", pki.GroupNodes)))
+}
+
+// A node's pod status update names the version it read: another version,
+// or none, is refused before anything is written.
+func TestNodePodStatusUpdateNamesThePodVersion(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	a := e.clientAs(t, "system:node:a", pki.GroupNodes)
+	mustCreate(t, e.admin, api.Pods, "default", podOn("p", "a", "s", "c"))
+	var stale corev1.Pod
+	if err := a.Get(ctx, api.Pods, "default", "p", &stale); err != nil {
+		t.Fatal(err)
+	}
+	fresh := stale.DeepCopy()
+	fresh.Status.Phase = corev1.PodPending
+	wantAllowed(t, "update at the version read", a.Update(ctx, api.Pods, "default", fresh, "status"))
+
+	stale.Status.Phase = corev1.PodFailed
+	if err := a.Update(ctx, api.Pods, "default", stale.DeepCopy(), "status"); !apierrors.IsConflict(err) {
+		t.Errorf("update at an older version: %v, want Conflict", err)
+	}
+	none := fresh.DeepCopy()
+	none.ResourceVersion = ""
+	if err := a.Update(ctx, api.Pods, "default", none, "status"); !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "must send the resourceVersion") {
+		t.Errorf("update without a version: %v, want Forbidden", err)
+	}
+	uid := fresh.DeepCopy()
+	uid.UID = "another-pod"
+	if err := a.Update(ctx, api.Pods, "default", uid, "status"); !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "UID in precondition") {
+		t.Errorf("update of another pod's UID: %v, want Conflict", err)
+	}
+	// An admin's unconditional update is still fine.
+	none.Status.Phase = corev1.PodRunning
+	wantAllowed(t, "an admin's update without a version", e.admin.Update(ctx, api.Pods, "default", none, "status"))
+	var cur corev1.Pod
+	if err := e.admin.Get(ctx, api.Pods, "default", "p", &cur); err != nil || cur.Status.Phase != corev1.PodRunning {
+		t.Errorf("phase %q (%v), want Running: a refused update wrote something", cur.Status.Phase, err)
+	}
 }

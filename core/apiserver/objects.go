@@ -146,6 +146,10 @@ func (o *objects) create(ctx context.Context, req *apipb.CreateRequest) (registr
 	}
 	registry.PrepareMetaForCreate(obj, o.now())
 	st.PrepareForCreate(obj)
+	// A CertificateSigningRequest's requestor is the caller (csr.go).
+	if err := setCSRRequestor(ctx, obj); err != nil {
+		return nil, err
+	}
 	if errs := st.Validate(obj); len(errs) > 0 {
 		return nil, apierrors.NewInvalid(kindOf(st), obj.GetName(), errs)
 	}

@@ -104,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 	)...)
 	s.join.ca = cfg.CA
 	apipb.RegisterSkiffServer(s.grpc, s)
+	startHealth(ctx, s.grpc, cfg.Store) // health.go: for load balancers
 	return s, nil
 }
 

@@ -136,6 +136,10 @@ type NodeState struct {
 	DataDir          string `json:"dataDir"`
 	RuntimeNamespace string `json:"runtimeNamespace"`
 	Agent            Proc   `json:"agent"`
+	// Server and ServerDataDir are a control-plane node's API server in a
+	// cluster with several control-plane nodes (ha.go); empty otherwise.
+	Server        Proc   `json:"server,omitempty"`
+	ServerDataDir string `json:"serverDataDir,omitempty"`
 }
 
 // State is what a cluster is made of, kept in <root>/<name>/state.json.
@@ -150,11 +154,17 @@ type State struct {
 	Created     time.Time `json:"created"`
 	// Containerd is the cluster's own containerd (PID 0 when a socket was
 	// given).
-	Containerd       Proc        `json:"containerd"`
-	ContainerdSocket string      `json:"containerdSocket"`
-	ServerProc       Proc        `json:"serverProc"`
-	ServerDataDir    string      `json:"serverDataDir"`
-	Nodes            []NodeState `json:"nodes"`
+	Containerd       Proc   `json:"containerd"`
+	ContainerdSocket string `json:"containerdSocket"`
+	// ServerProc is the API server of a cluster with one control-plane
+	// node. With several (ha.go), each node has its own and ServerDataDir
+	// is the first one's.
+	ServerProc    Proc        `json:"serverProc"`
+	ServerDataDir string      `json:"serverDataDir"`
+	Nodes         []NodeState `json:"nodes"`
+	// LoadBalancer fronts the servers of a cluster with several
+	// control-plane nodes, on Server.
+	LoadBalancer Proc `json:"loadBalancer,omitempty"`
 	// UserConfig is the client config the context was merged into.
 	UserConfig string `json:"userConfig,omitempty"`
 	// Skiffd is the binary the cluster runs.
@@ -318,12 +328,26 @@ func Create(ctx context.Context, o Options) (st *State, err error) {
 		Name: o.Name, Dir: dir, Subnet: k, Bridge: "sk-" + o.Name, BridgeIP: fmt.Sprintf("172.31.%d.1", k),
 		ClusterCIDR: cidr, Created: time.Now().UTC(), ServerDataDir: filepath.Join(dir, "server"), Skiffd: o.Skiffd,
 	}
-	st.Server = st.BridgeIP + ":6443"
-	for i, n := range nodeNames(o.Name, o.Config.Nodes) {
-		st.Nodes = append(st.Nodes, NodeState{
+	st.Server = st.BridgeIP + ":" + serverPort
+	names := nodeNames(o.Name, o.Config.Nodes)
+	cps := 0
+	for _, n := range names {
+		if n.Role == RoleControlPlane {
+			cps++
+		}
+	}
+	for i, n := range names {
+		ns := NodeState{
 			Name: n.Name, Role: n.Role, NetNS: "skiff-" + n.Name, IP: fmt.Sprintf("172.31.%d.%d", k, 10+i),
 			HostVeth: fmt.Sprintf("skh%dn%d", k, i), DataDir: filepath.Join(dir, "nodes", n.Name), RuntimeNamespace: "skiff-" + n.Name,
-		})
+		}
+		if cps > 1 && n.Role == RoleControlPlane {
+			ns.ServerDataDir = filepath.Join(dir, "servers", n.Name)
+			if st.ServerDataDir == filepath.Join(dir, "server") {
+				st.ServerDataDir = ns.ServerDataDir // the first: join token, admin config
+			}
+		}
+		st.Nodes = append(st.Nodes, ns)
 	}
 	if err := st.save(); err != nil {
 		os.Remove(dir)
@@ -344,10 +368,17 @@ func Create(ctx context.Context, o Options) (st *State, err error) {
 	if err := st.startContainerd(ctx, o.ContainerdSocket); err != nil {
 		return st, err
 	}
-	if err := st.startServer(ctx, &o); err != nil {
-		return st, err
+	if st.ha() {
+		if err := st.startHAControlPlane(ctx, &o); err != nil {
+			return st, err
+		}
+		o.progress(" ✓ Control plane: %d servers with stacked etcd behind a load balancer on %s", cps, st.Server)
+	} else {
+		if err := st.startServer(ctx, &o); err != nil {
+			return st, err
+		}
+		o.progress(" ✓ Control plane on %s", st.Server)
 	}
-	o.progress(" ✓ Control plane on %s", st.Server)
 	if err := st.startAgents(&o); err != nil {
 		return st, err
 	}
@@ -486,16 +517,17 @@ func (s *State) startServer(ctx context.Context, o *Options) error {
 	if err := s.save(); err != nil {
 		return err
 	}
-	return s.waitServer(ctx, p)
+	return s.waitServer(ctx, s.ServerDataDir, p)
 }
 
-// waitServer waits until the server process p answers as admin (a node
-// list), up to 60 s, and fails early when p exits.
-func (s *State) waitServer(ctx context.Context, p Proc) error {
+// waitServer waits until the server with data dir dataDir answers as
+// admin (a node list) through p, up to 60 s, and fails early when p
+// exits. p is the server, or the load balancer in front of it.
+func (s *State) waitServer(ctx context.Context, dataDir string, p Proc) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if fileExists(filepath.Join(s.ServerDataDir, apiserver.JoinTokenFile)) && fileExists(filepath.Join(s.ServerDataDir, "admin.conf")) {
-			if c, err := s.AdminClient(); err == nil {
+		if fileExists(filepath.Join(dataDir, apiserver.JoinTokenFile)) && fileExists(filepath.Join(dataDir, "admin.conf")) {
+			if c, err := adminClient(dataDir, ""); err == nil {
 				cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 				_, _, verr := client.List[corev1.Node](cctx, c, api.Nodes, "", client.ListOptions{})
 				cancel()
@@ -506,10 +538,10 @@ func (s *State) waitServer(ctx context.Context, p Proc) error {
 			}
 		}
 		if !alive(p) {
-			return fmt.Errorf("skiffd server exited at start; see %s:\n%s", p.Log, logTail(p.Log))
+			return fmt.Errorf("skiffd %s exited at start; see %s:\n%s", p.Args[0], p.Log, logTail(p.Log))
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("skiffd server did not answer on %s within 60s; see %s", s.Server, p.Log)
+			return fmt.Errorf("skiffd %s did not answer within 60s; see %s", p.Args[0], p.Log)
 		}
 		select {
 		case <-ctx.Done():
@@ -594,8 +626,7 @@ func (s *State) RestartAgent(node string) error {
 		}
 		// Plugins of the dead agent (its process group) go with it: the
 		// new agent starts its own.
-		killGroupLeftovers(n.Agent)
-		p, err := startProc(s.Skiffd, n.Agent.Args, n.Agent.Log, n.NetNS)
+		p, err := s.restart(n.Agent, n.NetNS)
 		if err != nil {
 			return fmt.Errorf("node %q: %w", node, err)
 		}
@@ -605,15 +636,25 @@ func (s *State) RestartAgent(node string) error {
 	return fmt.Errorf("cluster %q has no node %q", s.Name, node)
 }
 
-// AdminClient connects to the cluster as admin.
+// AdminClient connects to the cluster as admin, at its server address
+// (the load balancer's, with several control-plane nodes).
 func (s *State) AdminClient() (*client.Client, error) {
-	cfg, err := clientconfig.Load(filepath.Join(s.ServerDataDir, "admin.conf"))
+	return adminClient(s.ServerDataDir, s.Server)
+}
+
+// adminClient connects with the admin config in a server's data dir, to
+// server instead of the address in it when server is not "".
+func adminClient(dataDir, server string) (*client.Client, error) {
+	cfg, err := clientconfig.Load(filepath.Join(dataDir, "admin.conf"))
 	if err != nil {
 		return nil, err
 	}
 	r, err := cfg.Current("")
 	if err != nil {
 		return nil, err
+	}
+	if server != "" {
+		r.Cluster.Server = server
 	}
 	return client.New(r)
 }

@@ -77,8 +77,12 @@ func ParseConfig(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("cluster config: nodes[%d].role: %q: want control-plane or worker", i, n.Role)
 		}
 	}
-	if cps != 1 {
-		return nil, fmt.Errorf("cluster config: %d control-plane nodes: skiff makes exactly one (no HA control plane yet)", cps)
+	if cps == 0 {
+		return nil, fmt.Errorf("cluster config: no control-plane node: at least one node needs role: control-plane")
+	}
+	if cps > 7 {
+		// etcd's advice: more members make writes slower, not safer.
+		return nil, fmt.Errorf("cluster config: %d control-plane nodes: at most 7 (each runs an etcd member)", cps)
 	}
 	if len(c.Nodes) > 200 {
 		return nil, fmt.Errorf("cluster config: %d nodes: at most 200", len(c.Nodes))
@@ -97,26 +101,23 @@ func checkName(name string) error {
 	return nil
 }
 
-// nodeNames are kind's: <name>-control-plane, <name>-worker,
-// <name>-worker2, ...; the control plane comes first.
+// nodeNames are kind's: <name>-control-plane, <name>-control-plane2, ...,
+// then <name>-worker, <name>-worker2, ...
 func nodeNames(name string, nodes []Node) []nodeSpec {
 	var out []nodeSpec
-	for _, n := range nodes {
-		if n.Role == RoleControlPlane {
-			out = append(out, nodeSpec{Name: name + "-control-plane", Role: RoleControlPlane})
+	for _, role := range []string{RoleControlPlane, RoleWorker} {
+		k := 0
+		for _, n := range nodes {
+			if n.Role != role {
+				continue
+			}
+			k++
+			nn := name + "-" + role
+			if k > 1 {
+				nn = fmt.Sprintf("%s-%s%d", name, role, k)
+			}
+			out = append(out, nodeSpec{Name: nn, Role: role})
 		}
-	}
-	w := 0
-	for _, n := range nodes {
-		if n.Role != RoleWorker {
-			continue
-		}
-		w++
-		nn := name + "-worker"
-		if w > 1 {
-			nn = fmt.Sprintf("%s-worker%d", name, w)
-		}
-		out = append(out, nodeSpec{Name: nn, Role: RoleWorker})
 	}
 	return out
 }

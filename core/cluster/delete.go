@@ -48,8 +48,8 @@ func (s *State) delete(ctx context.Context, progress io.Writer) error {
 		procs = append(procs, n.Agent)
 	}
 	stopAll(procs)
-	stopAll([]Proc{s.ServerProc})
-	say(" ✓ Stopped %d agents and the server", len(s.Nodes))
+	stopAll(s.controlPlaneProcs())
+	say(" ✓ Stopped %d agents and the control plane", len(s.Nodes))
 	if s.ContainerdSocket != "" {
 		if err := s.removeContainers(ctx); err != nil {
 			errs = append(errs, err)

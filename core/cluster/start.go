@@ -38,23 +38,8 @@ func Start(ctx context.Context, root, name string, timeout time.Duration, progre
 	if err := s.startContainerdAgain(ctx, say); err != nil {
 		return s, err
 	}
-	if !alive(s.ServerProc) {
-		if len(s.ServerProc.Args) == 0 {
-			return s, fmt.Errorf("cluster %q: the control plane's command line was not recorded; delete and create the cluster", s.Name)
-		}
-		killGroupLeftovers(s.ServerProc) // its scheduler plugin, if it outlived it
-		p, err := startProc(s.Skiffd, s.ServerProc.Args, s.ServerProc.Log, "")
-		if err != nil {
-			return s, fmt.Errorf("cluster %q: control plane: %w", s.Name, err)
-		}
-		s.ServerProc = p
-		if err := s.save(); err != nil {
-			return s, err
-		}
-		if err := s.waitServer(ctx, p); err != nil {
-			return s, err
-		}
-		say(" ✓ Started the control plane again (pid %d)", p.PID)
+	if err := s.startControlPlaneAgain(ctx, say); err != nil {
+		return s, err
 	}
 	for _, n := range s.Nodes {
 		if alive(n.Agent) {
@@ -78,6 +63,75 @@ func Start(ctx context.Context, root, name string, timeout time.Duration, progre
 	}
 	say(" ✓ %d nodes Ready", len(s.Nodes))
 	return s, nil
+}
+
+// startControlPlaneAgain starts the servers (and the load balancer) of
+// the control plane that are not running, and waits for them to answer.
+func (s *State) startControlPlaneAgain(ctx context.Context, say func(string, ...any)) error {
+	if !s.ha() {
+		if alive(s.ServerProc) {
+			return nil
+		}
+		p, err := s.restart(s.ServerProc, "")
+		if err != nil {
+			return fmt.Errorf("cluster %q: control plane: %w", s.Name, err)
+		}
+		s.ServerProc = p
+		if err := s.save(); err != nil {
+			return err
+		}
+		if err := s.waitServer(ctx, s.ServerDataDir, p); err != nil {
+			return err
+		}
+		say(" ✓ Started the control plane again (pid %d)", p.PID)
+		return nil
+	}
+	// Every dead server at once: their etcd members need each other.
+	var restarted []NodeState
+	for i := range s.Nodes {
+		n := &s.Nodes[i]
+		if n.ServerDataDir == "" || alive(n.Server) {
+			continue
+		}
+		p, err := s.restart(n.Server, n.NetNS)
+		if err != nil {
+			return fmt.Errorf("cluster %q: server of %s: %w", s.Name, n.Name, err)
+		}
+		n.Server = p
+		if err := s.save(); err != nil {
+			return err
+		}
+		restarted = append(restarted, *n)
+	}
+	if !alive(s.LoadBalancer) {
+		p, err := s.restart(s.LoadBalancer, "")
+		if err != nil {
+			return fmt.Errorf("cluster %q: load balancer: %w", s.Name, err)
+		}
+		s.LoadBalancer = p
+		if err := s.save(); err != nil {
+			return err
+		}
+		say(" ✓ Started the load balancer again (pid %d)", p.PID)
+	}
+	for _, n := range restarted {
+		if err := s.waitServer(ctx, n.ServerDataDir, n.Server); err != nil {
+			return fmt.Errorf("server of %s: %w", n.Name, err)
+		}
+		say(" ✓ Started the server of %s again (pid %d)", n.Name, n.Server.PID)
+	}
+	return s.waitServer(ctx, s.ServerDataDir, s.LoadBalancer)
+}
+
+// restart starts a dead process again with its recorded command line, in
+// the network namespace netns ("" = the host's), after ending what is
+// left of its process group (a server's scheduler plugin).
+func (s *State) restart(p Proc, netns string) (Proc, error) {
+	if len(p.Args) == 0 {
+		return Proc{}, fmt.Errorf("its command line was not recorded; delete and create the cluster")
+	}
+	killGroupLeftovers(p)
+	return startProc(s.Skiffd, p.Args, p.Log, netns)
 }
 
 // startContainerdAgain starts the containerd the cluster made for itself
@@ -110,7 +164,7 @@ func (s *State) startContainerdAgain(ctx context.Context, say func(string, ...an
 // Status is how much of a cluster runs: "Running" when every process it
 // needs does, "Stopped" when none does, else "Degraded (k/n)".
 func (s *State) Status() string {
-	procs := []Proc{s.ServerProc}
+	procs := s.controlPlaneProcs()
 	if s.Containerd.PID != 0 {
 		procs = append(procs, s.Containerd)
 	}

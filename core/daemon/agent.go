@@ -13,7 +13,6 @@ import (
 	"github.com/skiffhq/skiff/core/agent"
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
-	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/containerdproc"
 	"github.com/skiffhq/skiff/core/pki"
 	"github.com/skiffhq/skiff/core/pluginhost"
@@ -50,7 +49,7 @@ func startAgent(ctx context.Context, o *Options, creds *nodeCredentials, serverA
 		}
 		ra.containerd, socket = p, p.Socket
 	}
-	c, err := nodeClient(creds, serverAddr)
+	c, rotator, err := nodeClient(o, creds, serverAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +67,7 @@ func startAgent(ctx context.Context, o *Options, creds *nodeCredentials, serverA
 	actx, cancel := context.WithCancel(context.Background())
 	ra.cancel = cancel
 	go func() { ra.done <- a.Run(actx) }()
+	go rotator.Run(actx)
 	ok = true
 	return ra, nil
 }
@@ -90,6 +90,8 @@ type nodeCredentials struct {
 	ca      *pki.CA
 	client  pki.KeyPair
 	serving pki.KeyPair
+	// dir is where they are saved (nodecreds.go); "" when made at start.
+	dir string
 }
 
 // issueNodeCredentials makes the node's credentials with the CA's key
@@ -129,14 +131,19 @@ func joinNodeCredentials(ctx context.Context, o *Options) (*nodeCredentials, err
 	}, nil
 }
 
-// nodeClient makes the agent's API client with its node certificate.
-func nodeClient(creds *nodeCredentials, serverAddr string) (*client.Client, error) {
-	cfg := clientconfig.New("node", serverAddr, creds.ca.CertPEM, creds.client.CertPEM, creds.client.KeyPEM)
-	r, err := cfg.Current("")
+// nodeClient makes the agent's API client with its node certificate, and
+// the rotator that renews that certificate before it expires
+// (agent/certrotate.go).
+func nodeClient(o *Options, creds *nodeCredentials, serverAddr string) (*client.Client, *agent.CertRotator, error) {
+	cert, err := agent.NewClientCertificate(creds.client)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return client.New(r)
+	c, err := agent.NewRotatingClient(serverAddr, creds.ca.CertPEM, cert)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, &agent.CertRotator{NodeName: o.NodeName, Client: c, Cert: cert, Save: creds.saveRotatedClient, Log: o.Log.With("component", "certrotate")}, nil
 }
 
 func nodePluginSpecs(o *Options, containerdSocket string, host *pluginhost.Host) []pluginhost.Spec {

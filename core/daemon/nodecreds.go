@@ -28,6 +28,15 @@ const (
 	credServeKey   = "serving.key"
 )
 
+// nodeSigningCA is ca as the server signs node client certificates with
+// it, at join (apiserver) and for renewals (controllers.CSRSigning):
+// valid o.NodeCertTTL (0: pki's default of a year).
+func nodeSigningCA(ca *pki.CA, o *Options) *pki.CA {
+	c := *ca
+	c.ClientValidity = o.NodeCertTTL
+	return &c
+}
+
 // saveNodeCredentials writes creds into dir (mode 0600 files in a 0700
 // dir): into dir.new first, synced, then swapped in by renames, so that a
 // crash leaves the old set or the new one (restoreInterruptedSave).
@@ -59,7 +68,23 @@ func saveNodeCredentials(dir string, creds *nodeCredentials) error {
 	if err := syncDir(filepath.Dir(dir)); err != nil {
 		return fmt.Errorf("node credentials %s: %w", dir, err)
 	}
+	creds.dir = dir
 	return os.RemoveAll(old)
+}
+
+// saveRotatedClient takes a renewed client certificate (agent.CertRotator)
+// into creds and, when they are kept in a directory (joined or loaded from
+// one; made at each start otherwise), saves the whole set there again.
+func (creds *nodeCredentials) saveRotatedClient(pair pki.KeyPair) error {
+	next := *creds
+	next.client = pair
+	if creds.dir != "" {
+		if err := saveNodeCredentials(creds.dir, &next); err != nil {
+			return err
+		}
+	}
+	*creds = next
+	return nil
 }
 
 // restoreInterruptedSave puts back the previous set when a save stopped
@@ -147,6 +172,7 @@ func loadNodeCredentials(dir, node, caCertHash string, now time.Time) (*nodeCred
 	if _, err := creds.serving.TLSCertificate(); err != nil {
 		return nil, fmt.Errorf("%w: %s: serving key pair: %v", errNoNodeCredentials, dir, err)
 	}
+	creds.dir = dir
 	return creds, nil
 }
 

@@ -109,3 +109,57 @@ func TestNodeCredentialsInterruptedSaveAndCorruption(t *testing.T) {
 		t.Errorf("corrupt key: %v, want unusable credentials", err)
 	}
 }
+
+// A rotated client certificate replaces the saved one, with the rest of
+// the set, where the credentials came from; made at each start (dev), it
+// is kept in memory only. The server signs node certificates for
+// --node-cert-ttl.
+func TestRotatedClientCertificateIsSaved(t *testing.T) {
+	ca, err := pki.LoadOrCreateCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &Options{NodeName: "w", NodeIP: "10.0.0.2", NodeCertTTL: time.Minute}
+	signing := nodeSigningCA(ca, o)
+	creds, err := issueNodeCredentials(o, signing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if leaf, _ := parseCert(creds.client.CertPEM); leaf.NotAfter.Sub(leaf.NotBefore) > 2*time.Minute {
+		t.Errorf("node certificate valid %v with --node-cert-ttl 1m", leaf.NotAfter.Sub(leaf.NotBefore))
+	}
+	if ca.ClientValidity != 0 {
+		t.Error("nodeSigningCA changed the CA itself (admin certificates would be short too)")
+	}
+	next, err := ca.IssueClient("system:node:w", []string{pki.GroupNodes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := creds.saveRotatedClient(next); err != nil || string(creds.client.CertPEM) != string(next.CertPEM) {
+		t.Fatalf("in memory: %v", err)
+	}
+
+	dir := filepath.Join(t.TempDir(), nodeCredentialsDir)
+	if err := saveNodeCredentials(dir, creds); err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := loadNodeCredentials(dir, "w", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := ca.IssueClient("system:node:w", []string{pki.GroupNodes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loaded.saveRotatedClient(third); err != nil {
+		t.Fatal(err)
+	}
+	again, err := loadNodeCredentials(dir, "w", "", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(again.client.CertPEM) != string(third.CertPEM) || string(again.client.KeyPEM) != string(third.KeyPEM) ||
+		string(again.serving.CertPEM) != string(creds.serving.CertPEM) {
+		t.Error("the saved set is not the rotated client certificate with the same serving certificate")
+	}
+}

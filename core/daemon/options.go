@@ -27,6 +27,21 @@ type Options struct {
 	Listen string
 	// EtcdEndpoints points the server at an external etcd; empty embeds one.
 	EtcdEndpoints []string
+	// EtcdName is this server's member of EtcdInitialCluster (skiffd
+	// server --etcd-name; etcd's --name). Empty, with EtcdInitialCluster
+	// empty, embeds a single member (see ha.go).
+	EtcdName string
+	// EtcdInitialCluster lists the embedded etcd members of every server,
+	// NAME=https://IP:PORT,... (--etcd-initial-cluster; etcd's
+	// --initial-cluster); it is read at the first start only.
+	EtcdInitialCluster string
+	// EtcdPeerListen is where this server's member listens for its peers,
+	// IP:PORT (--etcd-peer-listen; default: its URL in
+	// EtcdInitialCluster).
+	EtcdPeerListen string
+	// TLSSANs are more names and IPs of the API server's serving
+	// certificate (--tls-san), e.g. a load balancer's address.
+	TLSSANs []string
 	// PluginDir holds the plugin binaries (default: beside skiffd).
 	PluginDir string
 	// ContainerdSocket is tried first; when nothing answers there, skiffd
@@ -51,6 +66,12 @@ type Options struct {
 	// before the server marks it NotReady (default 40s); it is also the
 	// TTL of node Leases in etcd.
 	NodeGracePeriod time.Duration
+	// LeaderElect: the servers sharing one etcd elect the one that runs
+	// the controllers and the scheduler (--leader-elect, on by default);
+	// without it this server runs them. The timings are
+	// leaderelection.Config's (zero: kube-controller-manager's defaults).
+	LeaderElect                                     bool
+	LeaseDuration, RenewDeadline, LeaderRetryPeriod time.Duration
 	// HeartbeatInterval is how often the agent renews its node's Lease and
 	// checks its status (default 10s).
 	HeartbeatInterval time.Duration
@@ -75,6 +96,12 @@ type Options struct {
 	// makes at first start; 0 means it never expires (the --token-ttl
 	// flag defaults to 24h, as kubeadm's).
 	TokenTTL time.Duration
+	// NodeCertTTL is the lifetime of the node client certificates the
+	// server issues, at join and when agents renew them (their
+	// CertificateSigningRequests); it also caps spec.expirationSeconds.
+	// The --node-cert-ttl flag defaults to 8760h (Kubernetes'
+	// --cluster-signing-duration); 0 means that default.
+	NodeCertTTL time.Duration
 	// ServiceCIDR is the range Service ClusterIPs come from (default
 	// 10.96.0.0/12).
 	ServiceCIDR string
@@ -99,6 +126,10 @@ type Options struct {
 	// profile is the selected profile, loaded by defaults.
 	profile *config.Selection
 }
+
+// minNodeCertTTL is the shortest --node-cert-ttl: agents need a few
+// seconds to have a renewal signed.
+const minNodeCertTTL = 10 * time.Second
 
 func (o *Options) defaults() error {
 	if o.DataDir == "" {
@@ -151,6 +182,9 @@ func (o *Options) defaults() error {
 	}
 	if o.ContextName == "" {
 		o.ContextName = "skiff"
+	}
+	if o.NodeCertTTL != 0 && o.NodeCertTTL < minNodeCertTTL {
+		return fmt.Errorf("--node-cert-ttl %v: must be at least %v (agents renew at 70-90%% of it)", o.NodeCertTTL, minNodeCertTTL)
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -6,8 +6,11 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
@@ -15,6 +18,7 @@ import (
 	"github.com/skiffhq/skiff/core/controllers"
 	"github.com/skiffhq/skiff/core/embedetcd"
 	"github.com/skiffhq/skiff/core/events"
+	"github.com/skiffhq/skiff/core/leaderelection"
 	"github.com/skiffhq/skiff/core/pki"
 	"github.com/skiffhq/skiff/core/pluginhost"
 	"github.com/skiffhq/skiff/core/store"
@@ -28,14 +32,17 @@ const serverPluginNode = "control-plane"
 
 // runningServer is a started API server with its controllers.
 type runningServer struct {
-	ca       *pki.CA
-	etcd     *embedetcd.Etcd
-	etcdCli  *clientv3.Client
-	api      *apiserver.Server
-	plugins  *pluginhost.Host
-	addr     string
-	cancel   context.CancelFunc
-	adminCfg *clientconfig.Config
+	ca      *pki.CA
+	etcd    *embedetcd.Etcd
+	etcdCli *clientv3.Client
+	api     *apiserver.Server
+	plugins *pluginhost.Host
+	addr    string
+	cancel  context.CancelFunc
+	// controllersDone closes when the controllers (and, with leader
+	// election, the release of the Lease) are done after cancel.
+	controllersDone chan struct{}
+	adminCfg        *clientconfig.Config
 }
 
 // startServer starts etcd (embedded unless endpoints are given), the API
@@ -49,6 +56,9 @@ func startServer(ctx context.Context, o *Options) (*runningServer, error) {
 		}
 	}()
 	var err error
+	if err := o.validateHA(); err != nil {
+		return nil, err
+	}
 	if s.ca, err = pki.LoadOrCreateCA(o.PKIDir); err != nil {
 		return nil, err
 	}
@@ -77,7 +87,17 @@ func (s *runningServer) startEtcd(ctx context.Context, o *Options) error {
 		s.etcdCli = c
 		return nil
 	}
-	e, err := embedetcd.Start(ctx, o.DataDir)
+	eo, err := o.etcdMember()
+	if err != nil {
+		return err
+	}
+	if eo.Name != "" {
+		// One member of several (ha.go): peers talk TLS.
+		if err := etcdMemberTLS(&eo, o, s.ca); err != nil {
+			return err
+		}
+	}
+	e, err := embedetcd.StartWith(ctx, eo)
 	if err != nil {
 		return err
 	}
@@ -86,15 +106,12 @@ func (s *runningServer) startEtcd(ctx context.Context, o *Options) error {
 }
 
 func (s *runningServer) startAPI(o *Options) error {
-	host, _, err := net.SplitHostPort(o.Listen)
+	// localhost, skiff-apiserver, loopback, the --listen IP, --tls-san.
+	dnsNames, ips, err := servingSANs(o)
 	if err != nil {
-		return fmt.Errorf("--listen %q: %w", o.Listen, err)
+		return err
 	}
-	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("::1")}
-	if ip := net.ParseIP(host); ip != nil {
-		ips = append(ips, ip)
-	}
-	serving, err := s.ca.IssueServer("skiff-apiserver", []string{"localhost", "skiff-apiserver"}, ips)
+	serving, err := s.ca.IssueServer("skiff-apiserver", dnsNames, ips)
 	if err != nil {
 		return err
 	}
@@ -107,7 +124,7 @@ func (s *runningServer) startAPI(o *Options) error {
 	if err != nil {
 		return err
 	}
-	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: s.ca, ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: keys,
+	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: nodeSigningCA(s.ca, o), ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: keys,
 		NodeLeaseTTL: o.NodeGracePeriod})
 	if err != nil {
 		return err
@@ -177,8 +194,6 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 		return err
 	}
 	s.api.SetLocalPlugins(s.plugins, serverPluginNode) // plugin logs/reload of the scheduler
-	cctx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
 	sched := &controllers.Scheduling{
 		Client: c,
 		Scheduler: func() (scheduler.Scheduler, error) {
@@ -192,18 +207,60 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 		Log:      o.Log.With("controller", "scheduling"),
 	}
 	s.plugins.OnRestart(base.KindScheduler, sched.Replay)
-	go sched.Run(cctx)
-	ipam := &controllers.NodeIPAM{Client: c, ClusterCIDR: cidr, NodeMaskBits: o.NodeMaskBits, Log: o.Log.With("controller", "nodeipam")}
-	go ipam.Run(cctx)
-	go (&controllers.NodeLifecycle{Client: c, GracePeriod: o.NodeGracePeriod, Log: o.Log.With("controller", "nodelifecycle")}).Run(cctx)
-	go (&controllers.Endpoints{Client: c, Log: o.Log.With("controller", "endpoints")}).Run(cctx)
-	go (&controllers.TokenCleaner{Client: c, Log: o.Log.With("controller", "tokencleaner")}).Run(cctx)
+	run := func(ctx context.Context) { s.runControllers(ctx, c, o, cidr, sched) }
+	cctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.controllersDone = make(chan struct{})
+	if !o.LeaderElect {
+		go func() { defer close(s.controllersDone); run(cctx) }()
+		return nil
+	}
+	// The identity stays the same across restarts of this server, so a
+	// restarted leader takes its Lease back at once (leaderelection).
+	el, err := leaderelection.New(leaderelection.Config{
+		Client: c, Namespace: metav1.NamespaceSystem, Name: ControllersLease, Identity: o.NodeName + "_" + s.addr,
+		LeaseDuration: o.LeaseDuration, RenewDeadline: o.RenewDeadline, RetryPeriod: o.LeaderRetryPeriod,
+		Lead: run, Log: o.Log.With("component", "leaderelection"),
+	})
+	if err != nil {
+		return err
+	}
+	go func() { defer close(s.controllersDone); el.Run(cctx) }()
 	return nil
+}
+
+// ControllersLease is the Lease (in kube-system) that the servers sharing
+// one etcd compete for: its holder runs the controllers and the scheduler.
+const ControllersLease = "skiff-controller-manager"
+
+// runControllers runs the scheduling loop and the controllers until ctx
+// ends, and returns when they all have.
+func (s *runningServer) runControllers(ctx context.Context, c *client.Client, o *Options, cidr netip.Prefix, sched *controllers.Scheduling) {
+	runs := []func(context.Context){
+		sched.Run,
+		(&controllers.NodeIPAM{Client: c, ClusterCIDR: cidr, NodeMaskBits: o.NodeMaskBits, Log: o.Log.With("controller", "nodeipam")}).Run,
+		(&controllers.NodeLifecycle{Client: c, GracePeriod: o.NodeGracePeriod, Log: o.Log.With("controller", "nodelifecycle")}).Run,
+		(&controllers.Endpoints{Client: c, Log: o.Log.With("controller", "endpoints")}).Run,
+		(&controllers.TokenCleaner{Client: c, Log: o.Log.With("controller", "tokencleaner")}).Run,
+		(&controllers.CSRSigning{Client: c, CA: nodeSigningCA(s.ca, o), Log: o.Log.With("controller", "csrsigning")}).Run,
+	}
+	var wg sync.WaitGroup
+	for _, run := range runs {
+		wg.Add(1)
+		go func() { defer wg.Done(); run(ctx) }()
+	}
+	wg.Wait()
 }
 
 func (s *runningServer) stop() {
 	if s.cancel != nil {
 		s.cancel()
+		// The leader releases its Lease through this server's API, so
+		// another server takes over at once: wait for that first.
+		select {
+		case <-s.controllersDone:
+		case <-time.After(10 * time.Second):
+		}
 	}
 	if s.plugins != nil {
 		s.plugins.Stop()

@@ -39,6 +39,9 @@ type CA struct {
 	Cert    *x509.Certificate
 	Key     *ecdsa.PrivateKey
 	CertPEM []byte
+	// ClientValidity is how long the certificates IssueClient makes are
+	// valid (0: one year); it also caps those SignRequest makes.
+	ClientValidity time.Duration
 }
 
 // KeyPair is a PEM certificate and key.
@@ -141,6 +144,9 @@ func (ca *CA) IssueServer(cn string, dnsNames []string, ips []net.IP) (KeyPair, 
 func (ca *CA) IssueClient(user string, groups []string) (KeyPair, error) {
 	tmpl := leafTemplate(pkix.Name{CommonName: user, Organization: groups})
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if ca.ClientValidity > 0 {
+		setValidity(tmpl, time.Now(), ca.ClientValidity, ca.Cert.NotAfter)
+	}
 	return ca.sign(tmpl)
 }
 
@@ -159,15 +165,24 @@ func (ca *CA) sign(tmpl *x509.Certificate) (KeyPair, error) {
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("generate key for %q: %w", tmpl.Subject.CommonName, err)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	certPEM, err := ca.signPublicKey(tmpl, &key.PublicKey)
 	if err != nil {
-		return KeyPair{}, fmt.Errorf("sign certificate for %q: %w", tmpl.Subject.CommonName, err)
+		return KeyPair{}, err
 	}
 	keyPEM, err := encodeKey(key)
 	if err != nil {
 		return KeyPair{}, err
 	}
-	return KeyPair{CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), KeyPEM: keyPEM}, nil
+	return KeyPair{CertPEM: certPEM, KeyPEM: keyPEM}, nil
+}
+
+// signPublicKey signs tmpl for pub with the CA's key: the PEM certificate.
+func (ca *CA) signPublicKey(tmpl *x509.Certificate, pub any) ([]byte, error) {
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sign certificate for %q: %w", tmpl.Subject.CommonName, err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {

@@ -55,7 +55,7 @@ type Strategies map[string]Strategy
 // Default returns the strategies of every served resource.
 func Default() Strategies {
 	s := Strategies{}
-	for _, st := range []Strategy{PodStrategy{}, NodeStrategy{}, EventStrategy{}, ConfigMapStrategy{}, SecretStrategy{}, ServiceStrategy{}, EndpointsStrategy{}, LeaseStrategy{}} {
+	for _, st := range []Strategy{PodStrategy{}, NodeStrategy{}, EventStrategy{}, ConfigMapStrategy{}, SecretStrategy{}, ServiceStrategy{}, EndpointsStrategy{}, LeaseStrategy{}, CSRStrategy{}} {
 		s[st.Resource().Name] = st
 	}
 	return s

@@ -391,9 +391,12 @@ func checkClusterGone(t *testing.T, st *skcluster.State, userConfig string) {
 		if _, err := os.Stat("/sys/class/net/" + n.HostVeth); err == nil {
 			t.Errorf("veth %s still exists", n.HostVeth)
 		}
-		if n.Agent.Alive() {
-			t.Errorf("agent of %s (pid %d) still runs", n.Name, n.Agent.PID)
+		if n.Agent.Alive() || n.Server.Alive() {
+			t.Errorf("agent (pid %d) or server (pid %d) of %s still runs", n.Agent.PID, n.Server.PID, n.Name)
 		}
+	}
+	if st.LoadBalancer.Alive() {
+		t.Errorf("load balancer (pid %d) still runs", st.LoadBalancer.PID)
 	}
 	if _, err := os.Stat("/sys/class/net/" + st.Bridge); err == nil {
 		t.Errorf("bridge %s still exists", st.Bridge)

@@ -98,6 +98,8 @@ func tableFor(res api.Resource, raws [][]byte, now time.Time) (printers.Table, e
 		return typedTable(res, raws, now, printers.EndpointsTable)
 	case "Lease":
 		return typedTable(res, raws, now, printers.LeaseTable)
+	case "CertificateSigningRequest":
+		return typedTable(res, raws, now, printers.CSRTable)
 	}
 	return genericTable(res, raws, now)
 }
