@@ -141,7 +141,8 @@ func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, ref podRef) 
 	if err := w.a.teardown(ctx, ref, 0); err != nil {
 		return false, err
 	}
-	_, err := w.a.cfg.Client.Delete(ctx, api.Pods, pod.Namespace, pod.Name, client.DeleteOptions{GracePeriodSeconds: 0})
+	// This pod, not one made since under its name (as the kubelet does).
+	_, err := w.a.cfg.Client.Delete(ctx, api.Pods, pod.Namespace, pod.Name, client.DeleteOptions{GracePeriodSeconds: 0, PreconditionUID: string(pod.UID)})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return false, fmt.Errorf("pod %q in %q: remove object: %w", pod.Name, pod.Namespace, err)
 	}

@@ -48,6 +48,7 @@ import (
 	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/api/apipb"
@@ -253,7 +254,27 @@ func (s *Server) nodeAllowsPod(ctx context.Context, r nodeRequest, read bool) (s
 	if r.verb == verbUpdate {
 		return "", podUpdatePrecondition(r, pod)
 	}
-	return "", nil
+	return "", podDeletePrecondition(r, pod)
+}
+
+// podDeletePrecondition makes a node's pod delete apply to pod, the one
+// just authorized, as the kubelet's does: the request must carry pod's UID
+// as its precondition (the verb checks it again against what it deletes).
+// Another UID (a pod made since under the same name, perhaps on another
+// node) is a Conflict; none is refused.
+func podDeletePrecondition(r nodeRequest, pod *corev1.Pod) error {
+	var uid types.UID
+	if r.body != nil {
+		uid = metaOf(r.body).UID
+	}
+	switch uid {
+	case pod.UID:
+		return nil
+	case "":
+		return forbiddenFor("system:node:"+r.node, r.verb, r.resource, r.namespace, r.name,
+			"a node deletes pods with the pod's UID as precondition")
+	}
+	return apierrors.NewConflict(api.Pods.GroupResource(), r.name, fmt.Errorf("precondition failed: UID in precondition: %v, UID in object meta: %v", uid, pod.UID))
 }
 
 // podUpdatePrecondition makes a node's pod update apply to pod, the

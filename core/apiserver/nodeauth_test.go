@@ -114,7 +114,18 @@ func TestNodeAuthorizer(t *testing.T) {
 	_, err = a.Delete(ctx, api.Pods, "default", "pb", client.DeleteOptions{GracePeriodSeconds: 0})
 	wantForbidden(t, "delete another node's pod", err)
 	_, err = a.Delete(ctx, api.Pods, "default", "pa", client.DeleteOptions{GracePeriodSeconds: 0})
-	wantAllowed(t, "delete its pod", err)
+	wantForbidden(t, "delete its pod without a UID precondition", err)
+	_, err = a.Delete(ctx, api.Pods, "default", "pa", client.DeleteOptions{GracePeriodSeconds: 0, PreconditionUID: "another-pod"})
+	if !apierrors.IsConflict(err) || !strings.Contains(err.Error(), "precondition failed: UID in precondition: another-pod") {
+		t.Errorf("delete its pod with another pod's UID: %v, want a Conflict naming the UIDs", err)
+	}
+	_, err = a.Delete(ctx, api.Pods, "default", "pa", client.DeleteOptions{GracePeriodSeconds: 0, PreconditionUID: string(pa.UID)})
+	wantAllowed(t, "delete its pod with its UID as precondition", err)
+	// The verb checks the precondition too, for everyone.
+	_, err = e.admin.Delete(ctx, api.Pods, "default", "pb", client.DeleteOptions{GracePeriodSeconds: 0, PreconditionUID: "another-pod"})
+	if !apierrors.IsConflict(err) {
+		t.Errorf("admin delete with another pod's UID as precondition: %v, want a Conflict", err)
+	}
 
 	// Nodes and leases: its own only.
 	mustCreate(t, e.admin, api.Nodes, "", &corev1.Node{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Node"}, ObjectMeta: metav1.ObjectMeta{Name: "b"}})

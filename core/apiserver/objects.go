@@ -297,10 +297,20 @@ func (o *objects) delete(ctx context.Context, req *apipb.DeleteRequest) (registr
 		return nil, err
 	}
 	rev, _ := store.ParseRevision(obj.GetResourceVersion())
+	if uid := req.PreconditionUid; uid != "" && uid != string(obj.GetUID()) {
+		return nil, apierrors.NewConflict(st.Resource().GroupResource(), req.Name,
+			fmt.Errorf("precondition failed: UID in precondition: %v, UID in object meta: %v", uid, obj.GetUID()))
+	}
 	if pod, ok := obj.(*corev1.Pod); ok && !req.Force && pod.Spec.NodeName != "" && req.GracePeriodSeconds != 0 {
 		return o.markPodDeleted(ctx, st, pod, rev, req.GracePeriodSeconds)
 	}
-	if _, err := o.store.Delete(ctx, key(st, obj.GetNamespace(), obj.GetName()), 0); err != nil {
+	// With a precondition, delete exactly the version checked (a CAS):
+	// the object may be replaced in between.
+	casRev := int64(0)
+	if req.PreconditionUid != "" {
+		casRev = rev
+	}
+	if _, err := o.store.Delete(ctx, key(st, obj.GetNamespace(), obj.GetName()), casRev); err != nil {
 		return nil, storeError(st.Resource(), req.Name, err)
 	}
 	o.releaseServiceIP(obj) // serviceips.go

@@ -12,6 +12,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/api/apipb"
@@ -174,7 +176,12 @@ func (s *Server) Update(ctx context.Context, req *apipb.UpdateRequest) (*apipb.O
 }
 
 func (s *Server) Delete(ctx context.Context, req *apipb.DeleteRequest) (*apipb.Object, error) {
-	if err := s.authorizeObjects(ctx, verbDelete, req.Resource, req.Namespace, req.Name, "", nil); err != nil {
+	// The node authorizer sees the preconditions as object metadata.
+	var pre []byte
+	if req.PreconditionUid != "" {
+		pre, _ = json.Marshal(metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{UID: types.UID(req.PreconditionUid)}})
+	}
+	if err := s.authorizeObjects(ctx, verbDelete, req.Resource, req.Namespace, req.Name, "", pre); err != nil {
 		return nil, api.ToGRPC(err)
 	}
 	obj, err := s.objects.delete(ctx, req)

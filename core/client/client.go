@@ -166,11 +166,14 @@ func (c *Client) Update(ctx context.Context, res api.Resource, ns string, obj an
 type DeleteOptions struct {
 	GracePeriodSeconds int64
 	Force              bool
+	// PreconditionUID deletes only the object with this UID (Kubernetes'
+	// preconditions.uid): a different object under the name is a Conflict.
+	PreconditionUID string
 }
 
 // Delete deletes an object and returns it as the server last had it.
 func (c *Client) Delete(ctx context.Context, res api.Resource, ns, name string, opts DeleteOptions) ([]byte, error) {
-	out, err := c.API.Delete(ctx, &apipb.DeleteRequest{Resource: res.Name, Namespace: ns, Name: name, GracePeriodSeconds: opts.GracePeriodSeconds, Force: opts.Force})
+	out, err := c.API.Delete(ctx, &apipb.DeleteRequest{Resource: res.Name, Namespace: ns, Name: name, GracePeriodSeconds: opts.GracePeriodSeconds, Force: opts.Force, PreconditionUid: opts.PreconditionUID})
 	if err != nil {
 		return nil, api.FromGRPC(err)
 	}

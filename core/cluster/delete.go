@@ -69,7 +69,7 @@ func (s *State) delete(ctx context.Context, progress io.Writer) error {
 		stopAll([]Proc{s.Containerd})
 		nodeclean.KillShims(s.ContainerdSocket)
 	}
-	if err := unmountUnder(s.Dir); err != nil {
+	if _, err := nodeclean.UnmountUnder(s.Dir); err != nil {
 		errs = append(errs, err)
 	}
 	for _, n := range s.Nodes {

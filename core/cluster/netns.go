@@ -8,10 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"sort"
 	"strings"
 
-	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -100,32 +98,4 @@ func pickSubnet(taken map[int]bool) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no free /24 in 172.31.0.0/16 for the cluster's node network")
-}
-
-// mountsUnder lists the mount points at or below dir, deepest first.
-func mountsUnder(dir string) []string {
-	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
-	if err != nil {
-		return nil
-	}
-	var points []string
-	for _, m := range ms {
-		points = append(points, m.Mountpoint)
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(points)))
-	return points
-}
-
-// unmountUnder detaches every mount at or below dir.
-func unmountUnder(dir string) error {
-	var errs []string
-	for _, p := range mountsUnder(dir) {
-		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
-			errs = append(errs, fmt.Sprintf("unmount %s: %v", p, err))
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s", strings.Join(errs, "; "))
-	}
-	return nil
 }

@@ -45,6 +45,7 @@ type Scheduling struct {
 	// outbox holds changes not yet sent to the plugin, in order.
 	outbox []scheduler.Change
 	wake   chan struct{}
+	once   sync.Once
 	replay bool
 }
 
@@ -54,16 +55,28 @@ const (
 	retryInterval   = 5 * time.Second
 )
 
-// Run runs until ctx ends.
+// Run runs until ctx ends, and returns once its watches have stopped. It
+// may run again (a server that leads again): each run starts from a fresh
+// view and sends the plugin all of it.
 func (s *Scheduling) Run(ctx context.Context) {
+	s.init()
+	s.mu.Lock()
 	s.nodes = map[string]*corev1.Node{}
 	s.pods = map[types.UID]*corev1.Pod{}
 	s.pending = map[types.UID]bool{}
 	s.lastReason = map[types.UID]string{}
-	s.wake = make(chan struct{}, 1)
+	s.outbox = nil
 	s.replay = true
-	go watchLoop(ctx, s.Client, api.Nodes, s.Log, s.onNode)
-	go watchLoop(ctx, s.Client, api.Pods, s.Log, s.onPod)
+	s.mu.Unlock()
+	var watches sync.WaitGroup
+	defer watches.Wait()
+	for _, watch := range []func(){
+		func() { watchLoop(ctx, s.Client, api.Nodes, s.Log, s.onNode) },
+		func() { watchLoop(ctx, s.Client, api.Pods, s.Log, s.onPod) },
+	} {
+		watches.Add(1)
+		go func() { defer watches.Done(); watch() }()
+	}
 	t := time.NewTicker(retryInterval)
 	defer t.Stop()
 	for {
@@ -93,7 +106,14 @@ func (s *Scheduling) Replay(context.Context) {
 	s.poke()
 }
 
+// init makes the wake channel once: Replay may poke before or between
+// runs.
+func (s *Scheduling) init() {
+	s.once.Do(func() { s.wake = make(chan struct{}, 1) })
+}
+
 func (s *Scheduling) poke() {
+	s.init()
 	select {
 	case s.wake <- struct{}{}:
 	default:

@@ -107,6 +107,9 @@ func Reset(ctx context.Context, r ResetOptions) error {
 	if err := checkNoSkiffd(r.procDir, o.DataDir); err != nil {
 		return err
 	}
+	if err := checkNoSharedNode(r.procDir, o); err != nil {
+		return err
+	}
 	if err := confirmReset(r.In, r.Out, r.Force, r.isTerminal(r.In), o.DataDir); err != nil {
 		return err
 	}
@@ -280,32 +283,95 @@ func runningSkiffds(procDir, dataDir string) []skiffdProc {
 // line (the flag's default when not given); ok is false for any other
 // command.
 func skiffdDataDir(args []string) (dir string, ok bool) {
-	if len(args) < 2 || filepath.Base(args[0]) != "skiffd" {
-		return "", false
-	}
-	dir = "/var/lib/skiff"
-	sub := ""
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--":
-			i = len(args)
-		case a == "--data-dir" || a == "-data-dir":
-			if i+1 < len(args) {
-				dir = args[i+1]
-				i++
-			}
-		case strings.HasPrefix(a, "--data-dir=") || strings.HasPrefix(a, "-data-dir="):
-			_, dir, _ = strings.Cut(a, "=")
-		case !strings.HasPrefix(a, "-") && sub == "":
-			sub = a
-		}
-	}
+	sub, flags := parseSkiffdArgs(args)
 	switch sub {
 	case "dev", "server", "agent":
-		return dir, true
+		return flags["data-dir"], true
 	}
 	return "", false
+}
+
+// parseSkiffdArgs reads a skiffd command line: its subcommand ("" when it
+// is not skiffd) and the values of the flags reset compares, defaults
+// filled in.
+func parseSkiffdArgs(args []string) (sub string, flags map[string]string) {
+	if len(args) < 2 || filepath.Base(args[0]) != "skiffd" {
+		return "", nil
+	}
+	flags = map[string]string{
+		"data-dir": "/var/lib/skiff", "containerd-socket": "/run/containerd/containerd.sock",
+		"runtime-namespace": DefaultRuntimeNamespace, "pod-bridge": "skiff0",
+	}
+	for i := 1; i < len(args); i++ {
+		a := strings.TrimPrefix(strings.TrimPrefix(args[i], "-"), "-")
+		switch {
+		case args[i] == "--":
+			i = len(args)
+		case !strings.HasPrefix(args[i], "-"):
+			if sub == "" {
+				sub = args[i]
+			}
+		default:
+			name, value, hasValue := strings.Cut(a, "=")
+			if _, known := flags[name]; !known {
+				continue
+			}
+			if !hasValue && i+1 < len(args) {
+				value = args[i+1]
+				i++
+			}
+			flags[name] = value
+		}
+	}
+	return sub, flags
+}
+
+// checkNoSharedNode refuses while another skiffd dev or agent (another
+// data dir) runs on what reset would remove: the same containerd
+// namespace of the same containerd, or the same pod bridge in this network
+// namespace. Reset removes by namespace and by bridge name, so it would
+// take that node's pods with it. Settings a --config profile changes are
+// not seen; the flags are.
+func checkNoSharedNode(procDir string, o *Options) error {
+	ns := o.RuntimeNamespace
+	if ns == "" {
+		ns = DefaultRuntimeNamespace
+	}
+	bridge := o.PodBridge
+	if bridge == "" {
+		bridge = "skiff0"
+	}
+	ownNet, _ := os.Readlink(filepath.Join(procDir, "self", "ns", "net"))
+	entries, _ := os.ReadDir(procDir)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+		sub, flags := parseSkiffdArgs(args)
+		if sub != "dev" && sub != "agent" {
+			continue
+		}
+		what := ""
+		switch {
+		case flags["containerd-socket"] == o.ContainerdSocket && flags["runtime-namespace"] == ns:
+			what = fmt.Sprintf("containerd namespace %q of %s", ns, o.ContainerdSocket)
+		case flags["pod-bridge"] == bridge:
+			if net, _ := os.Readlink(filepath.Join(procDir, e.Name(), "ns", "net")); net != "" && net == ownNet {
+				what = fmt.Sprintf("pod bridge %s", bridge)
+			}
+		}
+		if what != "" {
+			return fmt.Errorf("skiffd (PID %d: %s) runs a node on the same %s: reset would remove its pods too; stop it first, or give reset the --runtime-namespace, --containerd-socket and --pod-bridge of the node to reset",
+				pid, strings.Join(args, " "), what)
+		}
+	}
+	return nil
 }
 
 // canonicalPath is path cleaned, with symbolic links resolved when it
@@ -620,7 +686,9 @@ func minus(before, after []string) []string {
 // unmount detaches everything mounted under the data dir.
 func (rs *resetRun) unmount() {
 	dir := canonicalPath(rs.o.DataDir)
-	done, err := nodeclean.UnmountUnder(dir)
+	// Not the data dir itself: when it is a volume of its own, its
+	// contents are removed from that volume (removeDataDir).
+	done, err := nodeclean.UnmountBelow(dir)
 	if len(done) > 0 {
 		rs.say("Unmounted %s under %s, deepest first:", plural(len(done), "mount"), rs.o.DataDir)
 		for _, p := range done {
@@ -639,11 +707,26 @@ func (rs *resetRun) unmount() {
 // mounted in it.
 func (rs *resetRun) removeDataDir(names []string) error {
 	dir := rs.o.DataDir
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	left, err := nodeclean.MountsUnder(canonicalPath(dir))
 	if err != nil {
-		return fmt.Errorf("list mounts: %w", err)
+		return err
 	}
-	if left := nodeclean.MountsUnder(string(data), canonicalPath(dir)); len(left) > 0 {
+	if slices.Equal(left, []string{canonicalPath(dir)}) {
+		// A volume of its own: empty it, leave the mount point.
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return fmt.Errorf("remove the contents of %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("remove %s: %w", filepath.Join(dir, e.Name()), err)
+			}
+		}
+		rs.say("Emptied the data dir %s, a mount point of its own (left mounted): [%s]", dir, strings.Join(names, " "))
+		rs.removed++
+		return nil
+	}
+	if len(left) > 0 {
 		return fmt.Errorf("not removing %s: still mounted under it: %s", dir, strings.Join(left, ", "))
 	}
 	if err := os.RemoveAll(dir); err != nil {

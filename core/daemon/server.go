@@ -2,10 +2,14 @@ package daemon
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +60,11 @@ func startServer(ctx context.Context, o *Options) (*runningServer, error) {
 		}
 	}()
 	var err error
+	if o.LeaderElect { // its timings, before anything starts
+		if _, err := o.leaderElection(o.Listen); err != nil {
+			return nil, err
+		}
+	}
 	if err := o.validateHA(); err != nil {
 		return nil, err
 	}
@@ -207,26 +216,75 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 		Log:      o.Log.With("controller", "scheduling"),
 	}
 	s.plugins.OnRestart(base.KindScheduler, sched.Replay)
-	run := func(ctx context.Context) { s.runControllers(ctx, c, o, cidr, sched) }
+	terms := 0
+	run := func(ctx context.Context) {
+		// A server that leads again has a scheduler plugin whose view
+		// stopped when it last led (pods deleted since are still counted):
+		// a new process starts from the full view Run sends.
+		if terms++; terms > 1 {
+			if _, _, err := s.plugins.Reload(ctx, base.KindScheduler); err != nil {
+				o.Log.Warn("restart the scheduler plugin for a new term", "error", err)
+			}
+		}
+		s.runControllers(ctx, c, o, cidr, sched)
+	}
+	var el *leaderelection.Elector
+	if o.LeaderElect {
+		cfg, err := o.leaderElection(s.addr)
+		if err != nil {
+			return err
+		}
+		cfg.Client, cfg.Lead = c, run
+		if el, err = leaderelection.New(cfg); err != nil {
+			return err
+		}
+	}
 	cctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.controllersDone = make(chan struct{})
-	if !o.LeaderElect {
+	if el == nil {
 		go func() { defer close(s.controllersDone); run(cctx) }()
 		return nil
 	}
-	// The identity stays the same across restarts of this server, so a
-	// restarted leader takes its Lease back at once (leaderelection).
-	el, err := leaderelection.New(leaderelection.Config{
-		Client: c, Namespace: metav1.NamespaceSystem, Name: ControllersLease, Identity: o.NodeName + "_" + s.addr,
-		LeaseDuration: o.LeaseDuration, RenewDeadline: o.RenewDeadline, RetryPeriod: o.LeaderRetryPeriod,
-		Lead: run, Log: o.Log.With("component", "leaderelection"),
-	})
-	if err != nil {
-		return err
-	}
 	go func() { defer close(s.controllersDone); el.Run(cctx) }()
 	return nil
+}
+
+// leaderElection is the leader election of this server, at listen
+// address addr, checked, without Client and Lead. Its identity stays the
+// same across restarts of the server, so that a restarted leader takes its
+// Lease back at once, and is unique: node name and address for people to
+// read, and an ID made at first start in the data dir for servers that
+// share both (--listen 0.0.0.0 on cloned machines).
+func (o *Options) leaderElection(addr string) (leaderelection.Config, error) {
+	id, err := serverID(o.DataDir)
+	if err != nil {
+		return leaderelection.Config{}, err
+	}
+	cfg := leaderelection.Config{
+		Namespace: metav1.NamespaceSystem, Name: ControllersLease, Identity: o.NodeName + "_" + addr + "_" + id,
+		LeaseDuration: o.LeaseDuration, RenewDeadline: o.RenewDeadline, RetryPeriod: o.LeaderRetryPeriod,
+		Log: o.Log.With("component", "leaderelection"),
+	}
+	return cfg, cfg.Validate()
+}
+
+// serverID is a random ID made at this server's first start and kept in
+// DIR/server-id.
+func serverID(dir string) (string, error) {
+	path := filepath.Join(dir, "server-id")
+	if data, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(data))) > 0 {
+		return strings.TrimSpace(string(data)), nil
+	}
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("server ID: %w", err)
+	}
+	id := hex.EncodeToString(b)
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("server ID: %w", err)
+	}
+	return id, nil
 }
 
 // ControllersLease is the Lease (in kube-system) that the servers sharing

@@ -195,14 +195,22 @@ func (e *Elector) lead(ctx context.Context) bool {
 			return false
 		case <-t.C:
 		}
-		rctx, cancel := context.WithTimeout(ctx, e.cfg.RenewDeadline)
-		ok, err := e.tryAcquireOrRenew(rctx)
-		cancel()
+		// Every try is bounded by the deadline counted from the last
+		// successful renewal (client-go's), so a hung write cannot keep
+		// this candidate leading past it, and so past the lease.
+		deadline := lastRenew.Add(e.cfg.RenewDeadline)
+		var ok bool
+		err := errRenewDeadline
+		if e.cfg.Now().Before(deadline) {
+			rctx, cancel := context.WithDeadline(ctx, deadline)
+			ok, err = e.tryAcquireOrRenew(rctx)
+			cancel()
+		}
 		if ok {
 			lastRenew = e.cfg.Now()
 			continue
 		}
-		if e.cfg.Now().Sub(lastRenew) < e.cfg.RenewDeadline && err != nil && !errors.Is(err, errHeldByOther) {
+		if e.cfg.Now().Before(deadline) && !errors.Is(err, errHeldByOther) {
 			continue // a failed write: try again within the deadline
 		}
 		e.cfg.Log.Warn("leader election: lost the lease, stopping the controllers", "lease", e.leaseName(), "identity", e.cfg.Identity, "error", err)
@@ -221,7 +229,10 @@ func (e *Elector) setLeading(v bool) {
 
 func (e *Elector) leaseName() string { return e.cfg.Namespace + "/" + e.cfg.Name }
 
-var errHeldByOther = errors.New("the lease is held by another candidate")
+var (
+	errHeldByOther   = errors.New("the lease is held by another candidate")
+	errRenewDeadline = errors.New("no successful renewal within the renew deadline")
+)
 
 // tryAcquireOrRenew is client-go's: take or renew the Lease when this
 // candidate holds it, it has no holder, or it has expired as this

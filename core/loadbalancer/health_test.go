@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -200,5 +201,51 @@ func TestConfigValidation(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: New: %v, want an error with %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// A client whose long-lived connection goes to a backend that turns
+// unhealthy is cut off, and its next calls reach a healthy backend (gRPC
+// reconnects through the load balancer), instead of staying pinned to a
+// server whose etcd lost quorum.
+func TestConnectionsToAnUnhealthyBackendAreCut(t *testing.T) {
+	ca, caFile := testCA(t)
+	a, ha := startGRPCBackend(t, ca, "127.0.0.1", true)
+	b, hb := startGRPCBackend(t, ca, "127.0.0.1", true)
+	ha.SetServingStatus("a", healthpb.HealthCheckResponse_SERVING) // names the server a client reached
+	hb.SetServingStatus("b", healthpb.HealthCheckResponse_SERVING)
+	lb := startLB(t, Config{Backends: []string{a, b}, CAFile: caFile})
+	ctx := context.Background()
+
+	reaches := func(hc healthpb.HealthClient, name string) bool {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{Service: name})
+		return err == nil && resp.Status == healthpb.HealthCheckResponse_SERVING
+	}
+	// Two clients: the load balancer spreads them, one on each backend.
+	var onB healthpb.HealthClient
+	for range 2 {
+		hc := healthClient(t, ca, lb.addr)
+		if reaches(hc, "b") {
+			onB = hc
+		}
+	}
+	if onB == nil {
+		t.Fatal("no client reached b")
+	}
+
+	hb.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	lb.checkAll(ctx)
+	lb.checkAll(ctx)
+	if lb.healthy(b) {
+		t.Fatal("NOT_SERVING backend still healthy after two failed checks")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !reaches(onB, "a") {
+		if time.Now().After(deadline) {
+			t.Fatal("the client that was on b never reached a: its connection was not cut")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

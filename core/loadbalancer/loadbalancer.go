@@ -107,7 +107,8 @@ type LoadBalancer struct {
 
 	mu       sync.Mutex
 	backends []*backend
-	next     int // round-robin tie break: where the next order starts
+	next     int    // round-robin tie break: where the next order starts
+	connSeq  uint64 // numbers proxied connections (backend.cuts)
 }
 
 type backend struct {
@@ -116,6 +117,11 @@ type backend struct {
 	healthy bool
 	fails   int // failed checks in a row
 	active  int // open proxied connections
+	// cuts close each open proxied connection, by connection number: a
+	// backend that turns unhealthy has its connections cut (haproxy's
+	// on-marked-down shutdown-sessions), so that long-lived clients
+	// (agents' gRPC connections) reconnect to a healthy one.
+	cuts map[uint64]func()
 }
 
 // New validates cfg and loads its CA. Backends start healthy; the first
@@ -254,10 +260,24 @@ func (lb *LoadBalancer) handle(ctx context.Context, client net.Conn) {
 		}
 		return
 	}
-	defer lb.release(b)
-	cut := context.AfterFunc(ctx, func() { client.Close(); conn.Close() })
+	closeBoth := func() { client.Close(); conn.Close() }
+	id := lb.track(b, closeBoth)
+	defer lb.release(b, id)
+	cut := context.AfterFunc(ctx, closeBoth)
 	defer cut()
 	proxy(client, conn)
+}
+
+// track records an open connection to b and how to cut it.
+func (lb *LoadBalancer) track(b *backend, cut func()) uint64 {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	lb.connSeq++
+	if b.cuts == nil {
+		b.cuts = map[uint64]func(){}
+	}
+	b.cuts[lb.connSeq] = cut
+	return lb.connSeq
 }
 
 // connect dials the backends in pick order until one answers.
@@ -282,9 +302,10 @@ func (lb *LoadBalancer) connect(ctx context.Context) (*backend, net.Conn, error)
 	return nil, nil, fmt.Errorf("no backend took the connection: %w", errors.Join(errs...))
 }
 
-func (lb *LoadBalancer) release(b *backend) {
+func (lb *LoadBalancer) release(b *backend, id uint64) {
 	lb.mu.Lock()
 	b.active--
+	delete(b.cuts, id)
 	lb.mu.Unlock()
 }
 
@@ -315,6 +336,12 @@ func (lb *LoadBalancer) order() []*backend {
 // report records the outcome of a check (or of a refused client
 // connection) on b and logs when b changes state.
 func (lb *LoadBalancer) report(b *backend, err error) {
+	var cuts []func()
+	defer func() { // outside the lock
+		for _, cut := range cuts {
+			cut()
+		}
+	}()
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
 	if err == nil {
@@ -333,6 +360,13 @@ func (lb *LoadBalancer) report(b *backend, err error) {
 	lb.log.Warn("backend unhealthy", "backend", b.addr, "failures", b.fails, "err", err)
 	if !slices.ContainsFunc(lb.backends, func(b *backend) bool { return b.healthy }) {
 		lb.log.Warn("no backend is healthy: connections are tried on all of them")
+		return // cutting would only move them to another unhealthy one
+	}
+	if len(b.cuts) > 0 {
+		lb.log.Info("cutting the connections to an unhealthy backend", "backend", b.addr, "connections", len(b.cuts))
+		for _, cut := range b.cuts {
+			cuts = append(cuts, cut)
+		}
 	}
 }
 

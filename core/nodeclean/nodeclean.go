@@ -18,6 +18,7 @@ import (
 
 	"github.com/containerd/containerd"
 	"github.com/containerd/containerd/namespaces"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -92,22 +93,24 @@ func KillShims(socket string) []int {
 	return killed
 }
 
-// MountsUnder lists the mount points at or below dir in mountinfo (the
-// contents of /proc/self/mountinfo), deepest first; a point mounted over
-// several times comes as many times.
-func MountsUnder(mountinfo, dir string) []string {
-	dir = filepath.Clean(dir)
-	var points []string
-	for _, line := range strings.Split(mountinfo, "\n") {
-		f := strings.Fields(line)
-		if len(f) <= 4 {
-			continue
-		}
-		p := unescapeMountPath(f[4])
-		if p == dir || strings.HasPrefix(p, dir+"/") {
-			points = append(points, p)
-		}
+// MountsUnder lists the mount points at or below dir, deepest first; a
+// point mounted over several times comes as many times.
+func MountsUnder(dir string) ([]string, error) {
+	ms, err := mountinfo.GetMounts(mountinfo.PrefixFilter(filepath.Clean(dir)))
+	if err != nil {
+		return nil, fmt.Errorf("list mounts: %w", err)
 	}
+	points := make([]string, 0, len(ms))
+	for _, m := range ms {
+		points = append(points, m.Mountpoint)
+	}
+	deepestFirst(points)
+	return points, nil
+}
+
+// deepestFirst orders mount points so that each comes before the one it
+// is mounted below.
+func deepestFirst(points []string) {
 	sort.SliceStable(points, func(i, j int) bool {
 		di, dj := strings.Count(points[i], "/"), strings.Count(points[j], "/")
 		if di != dj {
@@ -115,38 +118,28 @@ func MountsUnder(mountinfo, dir string) []string {
 		}
 		return points[i] > points[j]
 	})
-	return points
-}
-
-// unescapeMountPath undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountPath(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // UnmountUnder detaches every mount at or below dir, deepest first, and
 // returns the mount points it unmounted (one entry per unmount).
-func UnmountUnder(dir string) ([]string, error) {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+func UnmountUnder(dir string) ([]string, error) { return unmount(dir, false) }
+
+// UnmountBelow is UnmountUnder without dir itself: a data dir that is a
+// mount of its own (a volume given to skiffd) stays mounted, so that
+// removing its contents removes them from that volume.
+func UnmountBelow(dir string) ([]string, error) { return unmount(dir, true) }
+
+func unmount(dir string, keepDir bool) ([]string, error) {
+	points, err := MountsUnder(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list mounts: %w", err)
+		return nil, err
 	}
 	var done []string
 	var errs []error
-	for _, p := range MountsUnder(string(data), dir) {
+	for _, p := range points {
+		if keepDir && p == filepath.Clean(dir) {
+			continue
+		}
 		err := unix.Unmount(p, unix.MNT_DETACH)
 		switch {
 		case err == nil:

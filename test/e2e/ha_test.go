@@ -79,7 +79,7 @@ nodes:
 	}
 	serverOf := func(identity string) *skcluster.NodeState {
 		for i := range st.Nodes {
-			if st.Nodes[i].ServerDataDir != "" && strings.HasSuffix(identity, "_"+st.Nodes[i].IP+":6443") {
+			if st.Nodes[i].ServerDataDir != "" && strings.Contains(identity, "_"+st.Nodes[i].IP+":6443_") {
 				return &st.Nodes[i]
 			}
 		}

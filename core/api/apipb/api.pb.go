@@ -396,9 +396,13 @@ type DeleteRequest struct {
 	// -1: the object's own grace period.
 	GracePeriodSeconds int64 `protobuf:"varint,4,opt,name=grace_period_seconds,json=gracePeriodSeconds,proto3" json:"grace_period_seconds,omitempty"`
 	// Remove at once, without waiting for the node to stop containers.
-	Force         bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Force bool `protobuf:"varint,5,opt,name=force,proto3" json:"force,omitempty"`
+	// Delete only the object with this UID (Kubernetes'
+	// DeleteOptions.preconditions.uid); another one under the name is a
+	// Conflict. Empty: any.
+	PreconditionUid string `protobuf:"bytes,6,opt,name=precondition_uid,json=preconditionUid,proto3" json:"precondition_uid,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *DeleteRequest) Reset() {
@@ -464,6 +468,13 @@ func (x *DeleteRequest) GetForce() bool {
 		return x.Force
 	}
 	return false
+}
+
+func (x *DeleteRequest) GetPreconditionUid() string {
+	if x != nil {
+		return x.PreconditionUid
+	}
+	return ""
 }
 
 type WatchRequest struct {
@@ -2344,13 +2355,14 @@ const file_api_proto_rawDesc = "" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04json\x18\x03 \x01(\fR\x04json\x12 \n" +
-	"\vsubresource\x18\x04 \x01(\tR\vsubresource\"\xa5\x01\n" +
+	"\vsubresource\x18\x04 \x01(\tR\vsubresource\"\xd0\x01\n" +
 	"\rDeleteRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x120\n" +
 	"\x14grace_period_seconds\x18\x04 \x01(\x03R\x12gracePeriodSeconds\x12\x14\n" +
-	"\x05force\x18\x05 \x01(\bR\x05force\"\xc1\x01\n" +
+	"\x05force\x18\x05 \x01(\bR\x05force\x12)\n" +
+	"\x10precondition_uid\x18\x06 \x01(\tR\x0fpreconditionUid\"\xc1\x01\n" +
 	"\fWatchRequest\x12\x1a\n" +
 	"\bresource\x18\x01 \x01(\tR\bresource\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12%\n" +
