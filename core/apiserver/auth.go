@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -45,6 +46,15 @@ func identityFrom(ctx context.Context) (pki.Identity, error) {
 	tlsInfo, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok || len(tlsInfo.State.VerifiedChains) == 0 || len(tlsInfo.State.VerifiedChains[0]) == 0 {
 		return pki.Identity{}, status.Error(codes.Unauthenticated, "a client certificate signed by the cluster CA is required")
+	}
+	// The handshake verified the chain once; a connection outlives that, so
+	// each request checks the client certificate's validity again, as
+	// Kubernetes' x509 authenticator does (a node whose certificate expired
+	// on an open connection is not let in).
+	leaf := tlsInfo.State.VerifiedChains[0][0]
+	if now := time.Now(); now.After(leaf.NotAfter) || now.Before(leaf.NotBefore) {
+		return pki.Identity{}, status.Errorf(codes.Unauthenticated, "client certificate of %q is valid from %s to %s, not now",
+			leaf.Subject.CommonName, leaf.NotBefore.UTC().Format(time.RFC3339), leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	return identityOfChain(tlsInfo.State.VerifiedChains[0]), nil
 }

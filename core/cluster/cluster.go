@@ -105,7 +105,9 @@ type Options struct {
 	UserConfig string
 	// NodeGracePeriod and HeartbeatInterval are passed to skiffd (0: its
 	// defaults, 40s and 10s).
-	NodeGracePeriod   time.Duration
+	NodeGracePeriod time.Duration
+	// NodeCertTTL is skiffd server's --node-cert-ttl (0: its default).
+	NodeCertTTL       time.Duration
 	HeartbeatInterval time.Duration
 	// Timeout bounds the wait for Ready nodes (default 2m).
 	Timeout time.Duration
@@ -505,10 +507,8 @@ func (s *State) startServer(ctx context.Context, o *Options) error {
 	// The bootstrap token expires after skiffd's default 24 h, as kubeadm's:
 	// agents keep the credentials their join gave them (RestartAgent
 	// included), and `skiffctl token create` makes more.
-	args := []string{"server", "--data-dir", s.ServerDataDir, "--listen", s.Server, "--cluster-cidr", s.ClusterCIDR, "--plugin-dir", o.PluginDir}
-	if o.NodeGracePeriod > 0 {
-		args = append(args, "--node-grace-period", o.NodeGracePeriod.String())
-	}
+	args := append([]string{"server", "--data-dir", s.ServerDataDir, "--listen", s.Server, "--cluster-cidr", s.ClusterCIDR, "--plugin-dir", o.PluginDir},
+		o.serverTimingArgs()...)
 	p, err := startProc(o.Skiffd, args, filepath.Join(s.Dir, "server.log"), "")
 	if err != nil {
 		return err
@@ -518,6 +518,18 @@ func (s *State) startServer(ctx context.Context, o *Options) error {
 		return err
 	}
 	return s.waitServer(ctx, s.ServerDataDir, p)
+}
+
+// serverTimingArgs are the skiffd server flags of o's timings that are set.
+func (o *Options) serverTimingArgs() []string {
+	var args []string
+	if o.NodeGracePeriod > 0 {
+		args = append(args, "--node-grace-period", o.NodeGracePeriod.String())
+	}
+	if o.NodeCertTTL > 0 {
+		args = append(args, "--node-cert-ttl", o.NodeCertTTL.String())
+	}
+	return args
 }
 
 // waitServer waits until the server with data dir dataDir answers as

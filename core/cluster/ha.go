@@ -113,10 +113,7 @@ func (s *State) haServerArgs(o *Options, n *NodeState) []string {
 	args := []string{"server", "--data-dir", n.ServerDataDir, "--listen", n.IP + ":" + serverPort,
 		"--cluster-cidr", s.ClusterCIDR, "--plugin-dir", o.PluginDir, "--tls-san", s.BridgeIP,
 		"--etcd-name", n.Name, "--etcd-initial-cluster", s.etcdInitialCluster(), "--etcd-peer-listen", n.IP + ":" + etcdPeerPort}
-	if o.NodeGracePeriod > 0 {
-		args = append(args, "--node-grace-period", o.NodeGracePeriod.String())
-	}
-	return args
+	return append(args, o.serverTimingArgs()...)
 }
 
 // etcdInitialCluster is etcd's --initial-cluster for the control-plane

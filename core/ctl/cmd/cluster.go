@@ -53,6 +53,7 @@ func NewCmdCluster(streams IOStreams) *cobra.Command {
 	create.Flags().StringVar(&o.Create.Skiffd, "skiffd", "", "skiffd binary (default: beside skiffctl, then $PATH)")
 	create.Flags().StringVar(&o.Create.PluginDir, "plugin-dir", "", "plugin binaries (default: beside skiffd)")
 	create.Flags().DurationVar(&o.Create.NodeGracePeriod, "node-grace-period", 0, "how long a node may go without renewing its Lease before it turns NotReady (default 40s)")
+	create.Flags().DurationVar(&o.Create.NodeCertTTL, "node-cert-ttl", 0, "lifetime of the nodes' client certificates, renewed by the agents at 70-90% of it (default 8760h)")
 	create.Flags().DurationVar(&o.Create.HeartbeatInterval, "heartbeat-interval", 0, "how often agents renew their node's Lease (default 10s; at most half the grace period)")
 	create.Flags().DurationVar(&o.Create.Timeout, "wait", 2*time.Minute, "how long to wait for the nodes to be Ready")
 	del := &cobra.Command{

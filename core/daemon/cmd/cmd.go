@@ -121,6 +121,7 @@ func serverFlags(cmd *cobra.Command, o *daemon.Options) {
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:6443", "API server address")
 	f.StringVar(&o.ServiceCIDR, "service-cidr", "10.96.0.0/12", "range Service ClusterIPs are allocated from")
 	f.DurationVar(&o.NodeGracePeriod, "node-grace-period", 40*time.Second, "how long a node may go without renewing its Lease before it turns NotReady (the TTL of node Leases in etcd)")
+	f.DurationVar(&o.NodeCertTTL, "node-cert-ttl", 8760*time.Hour, "lifetime of node client certificates, issued at join and renewed by the agents (at 70-90% of it) through CertificateSigningRequests")
 	f.Var(&tlsSANsFlag{sans: &o.TLSSANs}, "tls-san", "more IP addresses or DNS names of the API server's certificate, e.g. a load balancer's (comma-separated, repeatable)")
 	// kube-controller-manager's leader election flags.
 	f.BoolVar(&o.LeaderElect, "leader-elect", true, "elect, among the servers sharing this etcd, the one that runs the controllers and the scheduler (Lease kube-system/skiff-controller-manager)")
@@ -151,7 +152,6 @@ func newServer(out io.Writer) *cobra.Command {
 	etcdMemberFlags(cmd, &o)
 	cmd.Flags().BoolVar(&o.WriteUserConfig, "user-config", false, "also merge the admin config into ~/.skiff/config")
 	cmd.Flags().DurationVar(&o.TokenTTL, "token-ttl", 24*time.Hour, "lifetime of the bootstrap token made at first start (<data-dir>/join-token); 0 means it never expires")
-	cmd.Flags().DurationVar(&o.NodeCertTTL, "node-cert-ttl", 8760*time.Hour, "lifetime of node client certificates, issued at join and renewed by the agents (at 70-90% of it) through CertificateSigningRequests")
 	return cmd
 }
 
