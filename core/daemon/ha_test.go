@@ -252,3 +252,20 @@ func TestEtcdPeerCertFollowsIP(t *testing.T) {
 		t.Errorf("behind NAT: IPs %v, want 203.0.113.5 10.0.0.5", got)
 	}
 }
+
+// plugin ls names a server's own plugins by the server when there are
+// several, so that one can tell which answered.
+func TestServerPluginNode(t *testing.T) {
+	for _, tc := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{NodeName: "host"}, "control-plane"},
+		{Options{NodeName: "host", EtcdName: "ha-control-plane2", EtcdInitialCluster: "x"}, "ha-control-plane2"},
+		{Options{NodeName: "host", EtcdEndpoints: []string{"http://etcd:2379"}}, "host"},
+	} {
+		if got := tc.o.serverPluginNode(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.o, got, tc.want)
+		}
+	}
+}

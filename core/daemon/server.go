@@ -30,9 +30,9 @@ import (
 	"github.com/skiffhq/skiff/sdk/scheduler"
 )
 
-// serverPluginNode is the NODE that `plugin ls` shows for the server's own
-// plugins.
-const serverPluginNode = "control-plane"
+// singleServerPluginNode is the NODE that `plugin ls` shows for the own
+// plugins of a cluster's only server.
+const singleServerPluginNode = "control-plane"
 
 // runningServer is a started API server with its controllers.
 type runningServer struct {
@@ -202,7 +202,7 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 	if err != nil {
 		return err
 	}
-	s.api.SetLocalPlugins(s.plugins, serverPluginNode) // plugin logs/reload of the scheduler
+	s.api.SetLocalPlugins(s.plugins, o.serverPluginNode()) // plugin logs/reload of the scheduler
 	sched := &controllers.Scheduling{
 		Client: c,
 		Scheduler: func() (scheduler.Scheduler, error) {
@@ -285,6 +285,21 @@ func serverID(dir string) (string, error) {
 		return "", fmt.Errorf("server ID: %w", err)
 	}
 	return id, nil
+}
+
+// serverPluginNode is the NODE `plugin ls` shows for this server's own
+// plugins: "control-plane" for the one server of a cluster, and with
+// several, the server's etcd member name (its control-plane node in a
+// cluster from `cluster create`), else its node name, so that one can tell
+// which server answered.
+func (o *Options) serverPluginNode() string {
+	switch {
+	case o.EtcdName != "":
+		return o.EtcdName
+	case len(o.EtcdEndpoints) > 0:
+		return o.NodeName
+	}
+	return singleServerPluginNode
 }
 
 // ControllersLease is the Lease (in kube-system) that the servers sharing
