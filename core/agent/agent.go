@@ -89,7 +89,7 @@ type Agent struct {
 	pulling map[string]*sync.Mutex // per image ref: one pull at a time
 
 	probeState *probeTracker
-	plugins    *pluginReporter
+	plugins    *PluginReporter
 
 	// netStatus is what the network plugin's last SetupNode returned (set
 	// in setupNetwork, read by pod workers): use nodeNetwork/setNodeNetwork.
@@ -132,7 +132,7 @@ func New(cfg Config) *Agent {
 		pulling:  map[string]*sync.Mutex{},
 
 		probeState: newProbeTracker(),
-		plugins:    &pluginReporter{client: cfg.Client, node: cfg.NodeName, host: cfg.Plugins},
+		plugins:    NewPluginReporter(cfg.Client, cfg.NodeName, cfg.Plugins),
 	}
 }
 

@@ -19,13 +19,13 @@ const (
 	pluginReportRefresh = time.Minute
 )
 
-// pluginReporter sends the node's plugin statuses to the API server, where
+// PluginReporter sends the node's plugin statuses to the API server, where
 // `skiffctl plugin ls` reads them: when they changed, and at least every
 // pluginReportRefresh, so that a healthy node does not write to etcd every
 // few seconds. Reports go one at a time and each is read from the host just
 // before it is sent, so a report read before a reload can never land after
 // the reload's own.
-type pluginReporter struct {
+type PluginReporter struct {
 	client *client.Client
 	node   string
 	host   *pluginhost.Host
@@ -35,9 +35,32 @@ type pluginReporter struct {
 	sent time.Time
 }
 
+// NewPluginReporter reports the statuses of host's plugins as node's.
+func NewPluginReporter(c *client.Client, node string, host *pluginhost.Host) *PluginReporter {
+	return &PluginReporter{client: c, node: node, host: host}
+}
+
+// Run reports at once and then whenever a check finds a change, and at
+// least every pluginReportRefresh, until ctx ends (the servers of an HA
+// control plane; an agent reports from its heartbeat loop).
+func (r *PluginReporter) Run(ctx context.Context) {
+	t := time.NewTicker(pluginReportCheck)
+	defer t.Stop()
+	force := true
+	for {
+		_ = r.report(ctx, force)
+		force = false
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // report sends the statuses if they changed since the last report, if that
 // is older than pluginReportRefresh, or if force.
-func (r *pluginReporter) report(ctx context.Context, force bool) error {
+func (r *PluginReporter) report(ctx context.Context, force bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := pluginStatuses(r.node, r.host.Status())

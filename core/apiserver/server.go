@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	goruntime "runtime"
-	"sort"
 	"time"
 
 	"google.golang.org/grpc"
@@ -23,10 +22,6 @@ import (
 	"github.com/skiffhq/skiff/core/version"
 	"github.com/skiffhq/skiff/sdk/base"
 )
-
-// pluginStatusResource is where agents' plugin reports are kept; it is not a
-// Kubernetes resource, so it is not served through the object verbs.
-const pluginStatusResource = "pluginstatuses"
 
 // Config is what the server needs.
 type Config struct {
@@ -61,7 +56,10 @@ type Server struct {
 	// podRefs is the node authorizer's index of what pods use
 	// (nodeauth.go); it runs until Stop.
 	podRefs *podRefIndex
-	stop    context.CancelFunc
+	// pluginReportMaxAge is how old a node's plugin report may be before
+	// `plugin ls` says it does not know (pluginreports.go).
+	pluginReportMaxAge time.Duration
+	stop               context.CancelFunc
 }
 
 // New builds a server.
@@ -201,78 +199,4 @@ func (s *Server) Watch(req *apipb.WatchRequest, stream apipb.Skiff_WatchServer) 
 
 func (s *Server) Version(context.Context, *apipb.VersionRequest) (*apipb.VersionResponse, error) {
 	return &apipb.VersionResponse{Version: version.Version, GitCommit: version.GitCommit, GoVersion: goruntime.Version()}, nil
-}
-
-// ReportPlugins stores a node's plugin statuses, replacing its last report.
-func (s *Server) ReportPlugins(ctx context.Context, req *apipb.ReportPluginsRequest) (*apipb.ReportPluginsResponse, error) {
-	id, err := identityFrom(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if !id.InGroup(pki.GroupAdmins) && id.User != "system:node:"+req.Node {
-		return nil, api.ToGRPC(forbidden(fmt.Sprintf("user %q may not report plugins of node %q", id.User, req.Node)))
-	}
-	data, err := json.Marshal(req.Plugins)
-	if err != nil {
-		return nil, api.ToGRPC(err)
-	}
-	k := store.Key(pluginStatusResource, "", req.Node)
-	if err := s.putUnconditionally(ctx, k, data); err != nil {
-		return nil, api.ToGRPC(err)
-	}
-	return &apipb.ReportPluginsResponse{}, nil
-}
-
-func (s *Server) putUnconditionally(ctx context.Context, key string, data []byte) error {
-	for {
-		kv, err := s.objects.store.Get(ctx, key)
-		if err != nil {
-			_, cerr := s.objects.store.Create(ctx, key, data)
-			if cerr == nil || ctx.Err() != nil {
-				return cerr
-			}
-			continue
-		}
-		if _, err := s.objects.store.Update(ctx, key, kv.Revision, data); err == nil || ctx.Err() != nil {
-			return err
-		}
-	}
-}
-
-// Plugins lists every node's last plugin report, and the server's own
-// plugins as they are now.
-func (s *Server) Plugins(ctx context.Context, _ *apipb.PluginsRequest) (*apipb.PluginsResponse, error) {
-	kvs, _, err := s.objects.store.List(ctx, store.ListPrefix(pluginStatusResource, ""))
-	if err != nil {
-		return nil, api.ToGRPC(err)
-	}
-	resp := &apipb.PluginsResponse{}
-	// The server's own plugins are read live, not from a report.
-	s.local.mu.Lock()
-	local, localNode := s.local.host, s.local.node
-	s.local.mu.Unlock()
-	if local != nil {
-		for _, st := range local.Status() {
-			resp.Plugins = append(resp.Plugins, pluginStatusPB(localNode, st))
-		}
-	}
-	for _, kv := range kvs {
-		var ps []*apipb.PluginStatus
-		if err := json.Unmarshal(kv.Value, &ps); err != nil {
-			return nil, api.ToGRPC(fmt.Errorf("decode plugin report %s: %w", kv.Key, err))
-		}
-		for _, p := range ps {
-			if local == nil || p.Node != localNode {
-				resp.Plugins = append(resp.Plugins, p)
-			}
-		}
-	}
-	sort.SliceStable(resp.Plugins, func(i, j int) bool {
-		a, b := resp.Plugins[i], resp.Plugins[j]
-		if a.Node != b.Node {
-			return a.Node < b.Node
-		}
-		return a.Kind < b.Kind
-	})
-	return resp, nil
 }

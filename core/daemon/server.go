@@ -16,6 +16,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/skiffhq/skiff/core/agent"
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
 	"github.com/skiffhq/skiff/core/clientconfig"
@@ -242,6 +243,11 @@ func (s *runningServer) startControllers(ctx context.Context, o *Options) error 
 	cctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.controllersDone = make(chan struct{})
+	if node := o.serverPluginNode(); node != singleServerPluginNode {
+		// The other servers list this one's plugins from its reports, as
+		// agents' (each lists its own live).
+		go agent.NewPluginReporter(c, node, s.plugins).Run(cctx)
+	}
 	if el == nil {
 		go func() { defer close(s.controllersDone); run(cctx) }()
 		return nil

@@ -1616,18 +1616,21 @@ func (*ListImagesRequest) Descriptor() ([]byte, []int) {
 }
 
 type PluginStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Node          string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Name          string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
-	ApiVersion    int32                  `protobuf:"varint,5,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
-	Pid           int64                  `protobuf:"varint,6,opt,name=pid,proto3" json:"pid,omitempty"`
-	Restarts      int32                  `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
-	Healthy       bool                   `protobuf:"varint,8,opt,name=healthy,proto3" json:"healthy,omitempty"`
-	SinceUnix     int64                  `protobuf:"varint,9,opt,name=since_unix,json=sinceUnix,proto3" json:"since_unix,omitempty"`
-	Message       string                 `protobuf:"bytes,10,opt,name=message,proto3" json:"message,omitempty"`
-	Path          string                 `protobuf:"bytes,11,opt,name=path,proto3" json:"path,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Node       string                 `protobuf:"bytes,1,opt,name=node,proto3" json:"node,omitempty"`
+	Kind       string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name       string                 `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	Version    string                 `protobuf:"bytes,4,opt,name=version,proto3" json:"version,omitempty"`
+	ApiVersion int32                  `protobuf:"varint,5,opt,name=api_version,json=apiVersion,proto3" json:"api_version,omitempty"`
+	Pid        int64                  `protobuf:"varint,6,opt,name=pid,proto3" json:"pid,omitempty"`
+	Restarts   int32                  `protobuf:"varint,7,opt,name=restarts,proto3" json:"restarts,omitempty"`
+	Healthy    bool                   `protobuf:"varint,8,opt,name=healthy,proto3" json:"healthy,omitempty"`
+	SinceUnix  int64                  `protobuf:"varint,9,opt,name=since_unix,json=sinceUnix,proto3" json:"since_unix,omitempty"`
+	Message    string                 `protobuf:"bytes,10,opt,name=message,proto3" json:"message,omitempty"`
+	Path       string                 `protobuf:"bytes,11,opt,name=path,proto3" json:"path,omitempty"`
+	// The node's last report is too old to say (its agent, or server, is not
+	// running): healthy and the rest are as it last said.
+	Unknown       bool `protobuf:"varint,12,opt,name=unknown,proto3" json:"unknown,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1737,6 +1740,13 @@ func (x *PluginStatus) GetPath() string {
 		return x.Path
 	}
 	return ""
+}
+
+func (x *PluginStatus) GetUnknown() bool {
+	if x != nil {
+		return x.Unknown
+	}
+	return false
 }
 
 type PluginsRequest struct {
@@ -2437,7 +2447,7 @@ const file_api_proto_rawDesc = "" +
 	"\x0eImagesResponse\x12+\n" +
 	"\x06images\x18\x01 \x03(\v2\x13.skiff.api.v1.ImageR\x06images\x12\x16\n" +
 	"\x06errors\x18\x02 \x03(\tR\x06errors\"\x13\n" +
-	"\x11ListImagesRequest\"\x9a\x02\n" +
+	"\x11ListImagesRequest\"\xb4\x02\n" +
 	"\fPluginStatus\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12\x12\n" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
@@ -2452,7 +2462,8 @@ const file_api_proto_rawDesc = "" +
 	"since_unix\x18\t \x01(\x03R\tsinceUnix\x12\x18\n" +
 	"\amessage\x18\n" +
 	" \x01(\tR\amessage\x12\x12\n" +
-	"\x04path\x18\v \x01(\tR\x04path\"\x10\n" +
+	"\x04path\x18\v \x01(\tR\x04path\x12\x18\n" +
+	"\aunknown\x18\f \x01(\bR\aunknown\"\x10\n" +
 	"\x0ePluginsRequest\"G\n" +
 	"\x0fPluginsResponse\x124\n" +
 	"\aplugins\x18\x01 \x03(\v2\x1a.skiff.api.v1.PluginStatusR\aplugins\"`\n" +

@@ -58,7 +58,9 @@ func newCmdPluginList(f Factory, streams IOStreams) *cobra.Command {
 // PluginColumns are the columns of `plugin ls`. API is the negotiated
 // version of the kind's contract; SINCE is how long the plugin has been in
 // its HEALTHY state (for a healthy plugin: how long its process has run);
-// MESSAGE (wide) says why a plugin is unhealthy, e.g. a crash loop.
+// HEALTHY is Unknown when the node stopped reporting (its agent is not
+// running); MESSAGE (wide) says why a plugin is unhealthy, e.g. a crash
+// loop.
 var PluginColumns = []printers.Column{
 	{Name: "Node"}, {Name: "Kind"}, {Name: "Name"}, {Name: "Version"}, {Name: "API"}, {Name: "PID"},
 	{Name: "Restarts"}, {Name: "Healthy"}, {Name: "Since"}, {Name: "Path", Wide: true}, {Name: "Message", Wide: true},
@@ -111,9 +113,13 @@ func pluginCells(p *apipb.PluginStatus, now time.Time) []string {
 	if node == "" {
 		node = "<server>"
 	}
+	healthy := strconv.FormatBool(p.Healthy)
+	if p.Unknown { // its node stopped reporting: as Kubernetes' Unknown
+		healthy, since = "Unknown", "<unknown>"
+	}
 	return []string{
 		node, p.Kind, p.Name, orNone(p.Version), strconv.Itoa(int(p.ApiVersion)), strconv.FormatInt(p.Pid, 10),
-		strconv.Itoa(int(p.Restarts)), strconv.FormatBool(p.Healthy), since, orNone(p.Path), orNone(p.Message),
+		strconv.Itoa(int(p.Restarts)), healthy, since, orNone(p.Path), orNone(p.Message),
 	}
 }
 

@@ -124,3 +124,21 @@ func TestPluginListShowsSinceAndMessage(t *testing.T) {
 		}
 	}
 }
+
+// A plugin whose node stopped reporting is Unknown, as kubectl shows a
+// silent node's conditions, with no SINCE.
+func TestPluginListShowsUnknown(t *testing.T) {
+	e := newEnv(t)
+	e.srv.PluginList = []*apipb.PluginStatus{
+		{Node: "worker-2", Kind: "runtime", Name: "runtime-containerd", ApiVersion: 1, Pid: 99, Healthy: true, Unknown: true,
+			SinceUnix: testNow.Add(-time.Hour).Unix(), Message: `no report from node "worker-2" for 5m`},
+	}
+	r := e.run("plugin", "ls", "--no-headers")
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	f := strings.Fields(r.out)
+	if len(f) < 9 || f[7] != "Unknown" || f[8] != "<unknown>" {
+		t.Errorf("plugin ls for a silent node: %q, want HEALTHY Unknown and SINCE <unknown>", r.out)
+	}
+}
