@@ -132,17 +132,22 @@ func (a *Agent) addProbes(ctx context.Context, pod *corev1.Pod, c *corev1.Contai
 			st.started = st.started || (cs.Started != nil && *cs.Started)
 		}
 	}
+	// Known before the plugin has it: the plugin reports transitions only,
+	// and its first result (often at once) must find the container, or a
+	// readiness success is lost for good.
+	a.probeState.mu.Lock()
+	a.probeState.containers[inst.ID] = st
+	a.probeState.mu.Unlock()
 	p, err := a.prober()
 	if err == nil {
 		err = p.AddContainer(ctx, spec)
 	}
 	if err != nil {
 		a.log.Warn("add probes", "pod", pod.Namespace+"/"+pod.Name, "container", c.Name, "error", err)
-		return
+		a.probeState.mu.Lock()
+		delete(a.probeState.containers, inst.ID) // the next sync tries again
+		a.probeState.mu.Unlock()
 	}
-	a.probeState.mu.Lock()
-	a.probeState.containers[inst.ID] = st
-	a.probeState.mu.Unlock()
 }
 
 // forgetStoppedProbes stops probing containers of the pod that no longer run.
