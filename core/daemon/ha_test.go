@@ -261,8 +261,8 @@ func TestServerPluginNode(t *testing.T) {
 		want string
 	}{
 		{Options{NodeName: "host"}, "control-plane"},
-		{Options{NodeName: "host", EtcdName: "ha-control-plane2", EtcdInitialCluster: "x"}, "ha-control-plane2"},
-		{Options{NodeName: "host", EtcdEndpoints: []string{"http://etcd:2379"}}, "host"},
+		{Options{NodeName: "host", EtcdName: "ha-control-plane2", EtcdInitialCluster: "x"}, "server:ha-control-plane2"},
+		{Options{NodeName: "host", EtcdEndpoints: []string{"http://etcd:2379"}}, "server:host"},
 	} {
 		if got := tc.o.serverPluginNode(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.o, got, tc.want)

@@ -295,15 +295,16 @@ func serverID(dir string) (string, error) {
 
 // serverPluginNode is the NODE `plugin ls` shows for this server's own
 // plugins: "control-plane" for the one server of a cluster, and with
-// several, the server's etcd member name (its control-plane node in a
-// cluster from `cluster create`), else its node name, so that one can tell
-// which server answered.
+// several, "server:" and the server's etcd member name (its control-plane
+// node in a cluster from `cluster create`), else its node name. The prefix
+// keeps it apart from the agent of the same node, whose plugins are listed
+// under the node's name.
 func (o *Options) serverPluginNode() string {
 	switch {
 	case o.EtcdName != "":
-		return o.EtcdName
+		return "server:" + o.EtcdName
 	case len(o.EtcdEndpoints) > 0:
-		return o.NodeName
+		return "server:" + o.NodeName
 	}
 	return singleServerPluginNode
 }

@@ -92,18 +92,18 @@ nodes:
 		return first != nil, id
 	})
 	t.Logf("leader: %s", first.Name)
-	// plugin ls lists the scheduler of every server, each under its
-	// control-plane node (the one that answers live, the others from
-	// their reports).
+	// plugin ls lists the scheduler of every server, each as
+	// server:<its control-plane node> (the one that answers live, the
+	// others from their reports), and every node's agent plugins apart.
 	m.waitFor("the three servers' schedulers in plugin ls", 30*time.Second, func() (bool, string) {
 		out, _, _ := m.ctl("plugin", "ls", "--no-headers")
 		n := 0
 		for _, l := range strings.Split(out, "\n") {
-			if f := strings.Fields(l); len(f) > 7 && f[1] == "scheduler" && strings.HasPrefix(f[0], m.name+"-control-plane") && f[7] == "true" {
+			if f := strings.Fields(l); len(f) > 7 && f[1] == "scheduler" && strings.HasPrefix(f[0], "server:"+m.name+"-control-plane") && f[7] == "true" {
 				n++
 			}
 		}
-		return n == 3, out
+		return n == 3 && strings.Count(out, " runtime ") == 4, out
 	})
 
 	m.mustCtl("run", "before", "--image", testImage, "--", "sleep", "3600")
