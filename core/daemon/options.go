@@ -149,18 +149,8 @@ func (o *Options) defaults() error {
 	if err := o.loadConfig(); err != nil {
 		return err
 	}
-	if o.PluginDir == "" {
-		o.PluginDir = pluginhost.DefaultPluginDir()
-	}
-	if o.ContainerdSocket == "" {
-		o.ContainerdSocket = "/run/containerd/containerd.sock"
-	}
-	if o.NodeName == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return fmt.Errorf("node name: %w", err)
-		}
-		o.NodeName = h
+	if err := o.nodeDefaults(); err != nil {
+		return err
 	}
 	if o.NodeIP == "" {
 		o.NodeIP = "127.0.0.1"
@@ -266,4 +256,23 @@ func cutLast(s, sep string) (before, after string, found bool) {
 		return s[:i], s[i+len(sep):], true
 	}
 	return s, "", false
+}
+
+// nodeDefaults fills in the plugin dir, containerd socket and node name,
+// for the daemon and for reset.
+func (o *Options) nodeDefaults() error {
+	if o.PluginDir == "" {
+		o.PluginDir = pluginhost.DefaultPluginDir()
+	}
+	if o.ContainerdSocket == "" {
+		o.ContainerdSocket = "/run/containerd/containerd.sock"
+	}
+	if o.NodeName == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: %w", err)
+		}
+		o.NodeName = h
+	}
+	return nil
 }

@@ -165,18 +165,8 @@ func (o *Options) resetDefaults() error {
 	if err := o.loadConfig(); err != nil {
 		return err
 	}
-	if o.PluginDir == "" {
-		o.PluginDir = pluginhost.DefaultPluginDir()
-	}
-	if o.ContainerdSocket == "" {
-		o.ContainerdSocket = "/run/containerd/containerd.sock"
-	}
-	if o.NodeName == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return fmt.Errorf("node name: %w", err)
-		}
-		o.NodeName = h
+	if err := o.nodeDefaults(); err != nil {
+		return err
 	}
 	if o.ContextName == "" {
 		o.ContextName = "skiff"
@@ -248,24 +238,15 @@ type skiffdProc struct {
 // --data-dir is dataDir, by their command lines under procDir.
 func runningSkiffds(procDir, dataDir string) []skiffdProc {
 	want := canonicalPath(dataDir)
-	entries, _ := os.ReadDir(procDir)
 	var out []skiffdProc
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+	for _, p := range otherProcesses(procDir) {
+		pid, args := p.pid, p.args
 		dir, ok := skiffdDataDir(args)
 		if !ok {
 			continue
 		}
 		if !filepath.IsAbs(dir) {
-			cwd, err := os.Readlink(filepath.Join(procDir, e.Name(), "cwd"))
+			cwd, err := os.Readlink(filepath.Join(procDir, strconv.Itoa(pid), "cwd"))
 			if err != nil {
 				continue
 			}
@@ -326,6 +307,25 @@ func parseSkiffdArgs(args []string) (sub string, flags map[string]string) {
 	return sub, flags
 }
 
+// otherProcesses are the processes under procDir with a command line
+// (their args in skiffdProc, whatever they run), this one aside.
+func otherProcesses(procDir string) []skiffdProc {
+	entries, _ := os.ReadDir(procDir)
+	var out []skiffdProc
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		out = append(out, skiffdProc{pid: pid, args: strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")})
+	}
+	return out
+}
+
 // checkNoSharedNode refuses while another skiffd dev or agent (another
 // data dir) runs on what reset would remove: the same containerd
 // namespace of the same containerd, or the same pod bridge in this network
@@ -342,17 +342,8 @@ func checkNoSharedNode(procDir string, o *Options) error {
 		bridge = "skiff0"
 	}
 	ownNet, _ := os.Readlink(filepath.Join(procDir, "self", "ns", "net"))
-	entries, _ := os.ReadDir(procDir)
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+	for _, p := range otherProcesses(procDir) {
+		pid, args := p.pid, p.args
 		sub, flags := parseSkiffdArgs(args)
 		if sub != "dev" && sub != "agent" {
 			continue
@@ -362,7 +353,7 @@ func checkNoSharedNode(procDir string, o *Options) error {
 		case flags["containerd-socket"] == o.ContainerdSocket && flags["runtime-namespace"] == ns:
 			what = fmt.Sprintf("containerd namespace %q of %s", ns, o.ContainerdSocket)
 		case flags["pod-bridge"] == bridge:
-			if net, _ := os.Readlink(filepath.Join(procDir, e.Name(), "ns", "net")); net != "" && net == ownNet {
+			if net, _ := os.Readlink(filepath.Join(procDir, strconv.Itoa(pid), "ns", "net")); net != "" && net == ownNet {
 				what = fmt.Sprintf("pod bridge %s", bridge)
 			}
 		}
@@ -564,18 +555,9 @@ func (rs *resetRun) removeContainers(ctx context.Context, socket, ns string, cou
 
 // containerdPIDs are the containerd processes run with --config cfg.
 func containerdPIDs(procDir, cfg string) []int {
-	entries, _ := os.ReadDir(procDir)
 	var pids []int
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(procDir, e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+	for _, p := range otherProcesses(procDir) {
+		pid, args := p.pid, p.args
 		if filepath.Base(args[0]) != "containerd" {
 			continue
 		}
