@@ -356,6 +356,10 @@ spec:
 		t.Errorf("web after the agent came back: %q %v", got, err)
 	}
 
+	if t.Failed() { // before delete takes the logs with it
+		t.Logf("cluster logs:\n%s", m.logs())
+	}
+
 	// Delete leaves nothing behind.
 	st = m.state()
 	taskPIDs := clusterTaskPIDs(t, st)
