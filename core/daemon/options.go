@@ -132,14 +132,9 @@ type Options struct {
 const minNodeCertTTL = 10 * time.Second
 
 func (o *Options) defaults() error {
-	if o.DataDir == "" {
-		return fmt.Errorf("--data-dir is required")
+	if err := o.absDataDir(); err != nil {
+		return err
 	}
-	abs, err := filepath.Abs(o.DataDir)
-	if err != nil {
-		return fmt.Errorf("data dir %s: %w", o.DataDir, err)
-	}
-	o.DataDir = abs
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", o.DataDir, err)
 	}
@@ -274,5 +269,18 @@ func (o *Options) nodeDefaults() error {
 		}
 		o.NodeName = h
 	}
+	return nil
+}
+
+// absDataDir requires --data-dir and makes it absolute.
+func (o *Options) absDataDir() error {
+	if o.DataDir == "" {
+		return fmt.Errorf("--data-dir is required")
+	}
+	abs, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", o.DataDir, err)
+	}
+	o.DataDir = abs
 	return nil
 }

@@ -154,14 +154,9 @@ func Reset(ctx context.Context, r ResetOptions) error {
 // resetDefaults is defaults for reset: nothing is made, and only what
 // reset uses is filled in.
 func (o *Options) resetDefaults() error {
-	if o.DataDir == "" {
-		return fmt.Errorf("--data-dir is required")
+	if err := o.absDataDir(); err != nil {
+		return err
 	}
-	abs, err := filepath.Abs(o.DataDir)
-	if err != nil {
-		return fmt.Errorf("data dir %s: %w", o.DataDir, err)
-	}
-	o.DataDir = abs
 	if err := o.loadConfig(); err != nil {
 		return err
 	}

@@ -1,12 +1,8 @@
 package nodeclean
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
-
-	"golang.org/x/sys/unix"
 )
 
 // Deepest first: a mount comes before the one it is mounted below, and a
@@ -31,43 +27,5 @@ func TestDeepestFirst(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("deepestFirst:\n got %q\nwant %q", got, want)
-	}
-}
-
-// UnmountBelow leaves a mounted dir mounted and unmounts what is below
-// it; UnmountUnder unmounts both. Real tmpfs mounts (root).
-func TestUnmountBelowKeepsTheDirItself(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("needs root (mounts tmpfs)")
-		}
-		t.Skip("needs root (mounts tmpfs)")
-	}
-	dir := filepath.Join(t.TempDir(), "data dir") // a space: mountinfo escapes it
-	inner := filepath.Join(dir, "pods", "secret")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, ""); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = UnmountUnder(dir) })
-	if err := os.MkdirAll(inner, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", inner, "tmpfs", 0, ""); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := MountsUnder(dir); err != nil || !slices.Equal(got, []string{inner, dir}) {
-		t.Fatalf("MountsUnder = %q, %v; want [%s %s]", got, err, inner, dir)
-	}
-	if done, err := UnmountBelow(dir); err != nil || !slices.Equal(done, []string{inner}) {
-		t.Fatalf("UnmountBelow = %q, %v; want [%s]", done, err, inner)
-	}
-	if got, _ := MountsUnder(dir); !slices.Equal(got, []string{dir}) {
-		t.Fatalf("after UnmountBelow: mounted %q, want only the dir", got)
-	}
-	if done, err := UnmountUnder(dir); err != nil || !slices.Equal(done, []string{dir}) {
-		t.Fatalf("UnmountUnder = %q, %v; want [%s]", done, err, dir)
 	}
 }

@@ -279,8 +279,9 @@ func runSkiffd(t *testing.T, stdin string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// taskPIDs are the PIDs of the running tasks in containerd namespace ns.
-func taskPIDs(t *testing.T, socket, ns string) map[string]uint32 {
+// containerTasks maps each container of containerd namespace ns to its
+// task's PID (0: no task).
+func containerTasks(t *testing.T, socket, ns string) map[string]uint32 {
 	t.Helper()
 	c, err := containerd.New(socket, containerd.WithTimeout(5*time.Second))
 	if err != nil {
@@ -295,6 +296,7 @@ func taskPIDs(t *testing.T, socket, ns string) map[string]uint32 {
 	}
 	out := map[string]uint32{}
 	for _, ctr := range ctrs {
+		out[ctr.ID()] = 0
 		if task, err := ctr.Task(ctx, nil); err == nil {
 			out[ctr.ID()] = task.Pid()
 		}
@@ -302,20 +304,21 @@ func taskPIDs(t *testing.T, socket, ns string) map[string]uint32 {
 	return out
 }
 
+// taskPIDs are the PIDs of the running tasks in containerd namespace ns.
+func taskPIDs(t *testing.T, socket, ns string) map[string]uint32 {
+	t.Helper()
+	out := map[string]uint32{}
+	for id, pid := range containerTasks(t, socket, ns) {
+		if pid != 0 {
+			out[id] = pid
+		}
+	}
+	return out
+}
+
 func containerCount(t *testing.T, socket, ns string) int {
 	t.Helper()
-	c, err := containerd.New(socket, containerd.WithTimeout(5*time.Second))
-	if err != nil {
-		t.Fatalf("connect to containerd %s: %v", socket, err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(namespaces.WithNamespace(context.Background(), ns), 30*time.Second)
-	defer cancel()
-	ctrs, err := c.Containers(ctx)
-	if err != nil {
-		t.Fatalf("list containers: %v", err)
-	}
-	return len(ctrs)
+	return len(containerTasks(t, socket, ns))
 }
 
 func linkPresent(name string) bool {

@@ -20,9 +20,10 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
-	"github.com/containerd/containerd/namespaces"
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/skiffhq/skiff/core/nodeclean"
 )
 
 // SocketEnv names a containerd socket to use instead of starting one.
@@ -240,21 +241,8 @@ func removeAllContainers(socket string) error {
 	}
 	var errs []error
 	for _, ns := range nss {
-		nctx := namespaces.WithNamespace(ctx, ns)
-		ctrs, err := c.Containers(nctx)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("namespace %q: %w", ns, err))
-			continue
-		}
-		for _, ctr := range ctrs {
-			if task, err := ctr.Task(nctx, nil); err == nil {
-				if _, err := task.Delete(nctx, containerd.WithProcessKill); err != nil {
-					errs = append(errs, fmt.Errorf("task of container %q in %q: %w", ctr.ID(), ns, err))
-				}
-			}
-			if err := ctr.Delete(nctx, containerd.WithSnapshotCleanup); err != nil {
-				errs = append(errs, fmt.Errorf("container %q in %q: %w", ctr.ID(), ns, err))
-			}
+		if _, err := nodeclean.RemoveContainers(ctx, c, ns, false); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
