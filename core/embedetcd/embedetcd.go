@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
@@ -260,30 +261,21 @@ func StartWith(ctx context.Context, o Options) (*Etcd, error) {
 	cfg.Logger = "zap"
 	// etcd logs to its own file: its shutdown chatter is not skiffd's news.
 	cfg.LogOutputs = []string{filepath.Join(o.Dir, "etcd.log")}
-	clientURL, err := loopbackURL()
-	if err != nil {
-		return nil, err
-	}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
 	var self Member
 	var others []Member
+	var err error
 	if o.clustered() {
 		if self, others, err = configureMember(cfg, o); err != nil {
 			return nil, err
 		}
 	} else {
-		peerURL, err := loopbackURL()
-		if err != nil {
-			return nil, err
-		}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peerURL}, []url.URL{peerURL}
-		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		cfg.InitialCluster = "" // set with the peer URL below
 		// The peer URL changes at every start; a single member does not care.
 		cfg.StrictReconfigCheck = false
 	}
 	cfg.AutoCompactionMode = "revision"
 	cfg.AutoCompactionRetention = "10000"
-	e, err := embed.StartEtcd(cfg)
+	e, err := startOnFreePorts(cfg, !o.clustered())
 	if err != nil {
 		if o.clustered() {
 			return nil, fmt.Errorf("start embedded etcd member %q in %s: %w", o.Name, cfg.Dir, err)
@@ -321,7 +313,7 @@ func StartWith(ctx context.Context, o Options) (*Etcd, error) {
 		}
 		return nil, fmt.Errorf("embedded etcd member %q in %s: %w: %s", o.Name, cfg.Dir, waitErr, unreached(o.PeerTLS, others, cfg.LogOutputs[0]))
 	}
-	return &Etcd{e: e, Client: v3client.New(e.Server), Endpoint: clientURL.String()}, nil
+	return &Etcd{e: e, Client: v3client.New(e.Server), Endpoint: cfg.AdvertiseClientUrls[0].String()}, nil
 }
 
 // closeUnready closes an etcd that is not (or not yet) ready: its server
@@ -460,6 +452,36 @@ func (e *Etcd) Close() {
 		e.Client.Close()
 		e.e.Close()
 	})
+}
+
+// startOnFreePorts starts etcd with a client URL (and, for a single
+// member, a peer URL) on free loopback ports. A port is found free by
+// listening on it and closing it, so another process may take it before
+// etcd binds it: then new ports are tried, a few times.
+func startOnFreePorts(cfg *embed.Config, peerToo bool) (*embed.Etcd, error) {
+	for attempt := 1; ; attempt++ {
+		clientURL, err := loopbackURL()
+		if err != nil {
+			return nil, err
+		}
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{clientURL}, []url.URL{clientURL}
+		if peerToo {
+			peerURL, err := loopbackURL()
+			if err != nil {
+				return nil, err
+			}
+			cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peerURL}, []url.URL{peerURL}
+			cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		}
+		e, err := embed.StartEtcd(cfg)
+		if err == nil || attempt == 5 || !addrInUse(err) {
+			return e, err
+		}
+	}
+}
+
+func addrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
 func loopbackURL() (url.URL, error) {
