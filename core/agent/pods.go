@@ -107,6 +107,27 @@ func (a *Agent) pod(uid types.UID) *corev1.Pod {
 	return a.pods[uid]
 }
 
+// podByName is the pod namespace/name as this node runs it, the way the
+// kubelet serves exec, logs and port-forward from its pod manager rather
+// than from the API server: these keep working while the API server is
+// restarting, or this agent's connection to it is backing off. A pod this
+// agent has not seen (yet) is asked of the API server.
+func (a *Agent) podByName(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	a.mu.Lock()
+	for _, p := range a.pods {
+		if p.Namespace == namespace && p.Name == name {
+			a.mu.Unlock()
+			return p.DeepCopy(), nil
+		}
+	}
+	a.mu.Unlock()
+	var pod corev1.Pod
+	if err := a.cfg.Client.Get(ctx, api.Pods, namespace, name, &pod); err != nil {
+		return nil, err
+	}
+	return &pod, nil
+}
+
 func (a *Agent) workerDone(uid types.UID) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

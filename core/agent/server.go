@@ -75,19 +75,19 @@ func onlyAdmins(ctx context.Context) error {
 // Logs streams a container's log (the previous instance with Previous).
 func (s *nodeServer) Logs(req *apipb.LogsRequest, stream apipb.NodeAgent_LogsServer) error {
 	ctx := stream.Context()
-	var pod corev1.Pod
-	if err := s.a.cfg.Client.Get(ctx, api.Pods, req.Namespace, req.Pod, &pod); err != nil {
+	pod, err := s.a.podByName(ctx, req.Namespace, req.Pod)
+	if err != nil {
 		return api.ToGRPC(err)
 	}
 	rt, err := s.a.runtime()
 	if err != nil {
 		return status.Error(codes.Unavailable, err.Error())
 	}
-	container, err := defaultContainer(&pod, req.Container)
+	container, err := defaultContainer(pod, req.Container)
 	if err != nil {
 		return err
 	}
-	inst, err := s.a.findInstance(ctx, rt, &pod, container, req.Previous)
+	inst, err := s.a.findInstance(ctx, rt, pod, container, req.Previous)
 	if err != nil {
 		return err
 	}

@@ -41,13 +41,7 @@ type streams struct {
 
 func (s *nodeServer) streams() *streams {
 	return &streams{
-		getPod: func(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
-			var pod corev1.Pod
-			if err := s.a.cfg.Client.Get(ctx, api.Pods, namespace, name, &pod); err != nil {
-				return nil, err
-			}
-			return &pod, nil
-		},
+		getPod:  s.a.podByName,
 		runtime: s.a.runtime,
 	}
 }

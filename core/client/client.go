@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/skiffhq/skiff/core/api"
@@ -25,6 +27,16 @@ type Client struct {
 	Namespace string
 }
 
+// reconnect is how often a lost connection to the server is dialled
+// again. gRPC's default backoff grows to two minutes, and until the next
+// attempt every call fails at once with the last dial error: an agent would
+// stay cut off long after a restarted server is back. client-go dials per
+// request; five seconds apart at most is close to that.
+var reconnect = grpc.ConnectParams{
+	Backoff:           backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+	MinConnectTimeout: 20 * time.Second,
+}
+
 // New connects to the server of a resolved client config context.
 func New(r clientconfig.Resolved) (*Client, error) {
 	tlsCfg, err := r.TLSConfig()
@@ -33,6 +45,7 @@ func New(r clientconfig.Resolved) (*Client, error) {
 	}
 	conn, err := grpc.NewClient(r.Cluster.Server, append(base.WindowDialOptions(),
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithConnectParams(reconnect),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20), grpc.MaxCallSendMsgSize(64<<20)))...)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", r.Cluster.Server, err)

@@ -97,6 +97,26 @@ func (m *multiCluster) logs() string {
 	return b.String()
 }
 
+// procs says which of the cluster's recorded processes still run, for a
+// failed test's log.
+func (m *multiCluster) procs() string {
+	st, err := skcluster.Load(m.stateDir, m.name)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	line := func(what string, p skcluster.Proc) {
+		stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID))
+		fmt.Fprintf(&b, "%s pid %d alive %v: %s\n", what, p.PID, p.Alive(), strings.TrimSpace(string(stat)))
+	}
+	line("server", st.ServerProc)
+	line("containerd", st.Containerd)
+	for _, n := range st.Nodes {
+		line("agent of "+n.Name, n.Agent)
+	}
+	return b.String()
+}
+
 // TestMultiNodeCluster is the multi-node story: a 1+3 cluster from kind's
 // config, pods on two workers talking across the VXLAN overlay, a worker
 // whose agent dies going NotReady and coming back without duplicating its
@@ -358,6 +378,7 @@ spec:
 
 	if t.Failed() { // before delete takes the logs with it
 		t.Logf("cluster logs:\n%s", m.logs())
+		t.Logf("processes:\n%s", m.procs())
 	}
 
 	// Delete leaves nothing behind.
