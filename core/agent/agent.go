@@ -54,8 +54,19 @@ type Config struct {
 	// doubles up to BackoffMax.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
-	// SyncPeriod is how often every pod is re-synced without an event.
+	// SyncPeriod is how often a pod that is changing (starting, waiting,
+	// in back-off, terminating, or whose last sync failed) is synced again.
 	SyncPeriod time.Duration
+	// SyncFrequency is how often a settled pod (every container running
+	// or done for good) is synced without an event: the kubelet's
+	// --sync-frequency. Container changes reach its worker from the
+	// relist (pleg.go) within RelistPeriod, pod changes from the watch,
+	// probe results from the probes plugin; what only a periodic sync sees
+	// is ConfigMap and Secret content in volumes. Default 10s.
+	SyncFrequency time.Duration
+	// RelistPeriod is how often the node's containers are listed to find
+	// the pods whose containers changed (default 1s, the kubelet's PLEG).
+	RelistPeriod time.Duration
 	// HeartbeatInterval is how often the node's Lease is renewed and its
 	// status checked (default 10s; lease.go).
 	HeartbeatInterval time.Duration
@@ -117,6 +128,12 @@ func New(cfg Config) *Agent {
 	if cfg.SyncPeriod == 0 {
 		cfg.SyncPeriod = time.Second
 	}
+	if cfg.SyncFrequency == 0 {
+		cfg.SyncFrequency = DefaultSyncFrequency
+	}
+	if cfg.RelistPeriod == 0 {
+		cfg.RelistPeriod = time.Second
+	}
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = net.JoinHostPort(cfg.NodeIP, "10250")
 	}
@@ -163,6 +180,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.postStatus(ctx, port) // Ready now that pods can get a network
 	go a.heartbeat(ctx, port)
 	go a.gcOrphans(ctx)
+	go a.relistLoop(ctx)
 	go a.watchProbeResults(ctx)
 	a.cfg.Plugins.OnRestart(base.KindProbes, a.readdProbes)
 	a.watchPods(ctx)

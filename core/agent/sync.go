@@ -50,7 +50,29 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) error {
 		}
 	}
 	w.syncProbes(ctx, pod, groups)
-	return w.postStatus(ctx, pod, groups)
+	if err := w.postStatus(ctx, pod, groups); err != nil {
+		return err
+	}
+	w.settled = initDone && len(w.waiting) == 0 && appContainersSettled(pod, groups)
+	return nil
+}
+
+// appContainersSettled reports whether every app container runs, or has
+// ended and is not to be restarted: nothing for the worker to do until a
+// container changes.
+func appContainersSettled(pod *corev1.Pod, groups map[string]instances) bool {
+	for i := range pod.Spec.Containers {
+		latest := groups[pod.Spec.Containers[i].Name].latest()
+		switch {
+		case latest == nil:
+			return false
+		case latest.State == runtime.StateRunning:
+		case latest.State == runtime.StateExited && !shouldRestart(pod.Spec.RestartPolicy, latest.ExitCode):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ensureSandbox sets up the pod network, sandbox and volumes (all

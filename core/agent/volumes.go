@@ -4,10 +4,12 @@ package agent
 //
 // The agent reads ConfigMaps and Secrets from the API (it is an API client
 // like any other) and hands their data to the volumes plugin, which writes
-// the files; the plugin never talks to the API. Every sync of a pod (once
-// per SyncPeriod, and on every change of the pod) reads the objects again
-// and calls Prepare, so an update reaches the files within one sync
-// period; Prepare of unchanged data costs the plugin a readlink.
+// the files; the plugin never talks to the API. Every sync of a pod (on
+// every change of the pod or its containers, and at least once per
+// SyncFrequency, 10s by default, as the kubelet's --sync-frequency) reads
+// the objects again and calls Prepare, so an update reaches the files
+// within one sync frequency; Prepare of unchanged data costs the plugin a
+// readlink.
 //
 // When an object cannot be read (deleted, a key gone, the API server
 // unreachable), a pod that already runs keeps its last good files

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"strconv"
 	"sync"
@@ -19,8 +20,9 @@ import (
 	"github.com/skiffhq/skiff/sdk/runtime"
 )
 
-// podWorker owns one pod on this node: it syncs it on every change and
-// every SyncPeriod, and tears it down when the pod is deleted.
+// podWorker owns one pod on this node: it syncs it on every change of the
+// pod or of its containers, and periodically (nextSync), and tears it down
+// when the pod is deleted.
 type podWorker struct {
 	a       *Agent
 	uid     types.UID
@@ -36,6 +38,9 @@ type podWorker struct {
 	pullDelay    map[string]*pullBackoff
 	netw         *network.PodNetwork
 	sandboxID    string
+	// settled is set by a sync that left nothing to do until something
+	// happens (syncRunning): the next periodic sync can wait longer.
+	settled bool
 }
 
 type waitingState struct {
@@ -64,7 +69,7 @@ func (w *podWorker) stop() { w.once.Do(func() { close(w.done) }) }
 
 func (w *podWorker) run(ctx context.Context) {
 	defer w.a.workerDone(w.uid)
-	t := time.NewTicker(w.a.cfg.SyncPeriod)
+	t := time.NewTimer(w.a.cfg.SyncPeriod)
 	defer t.Stop()
 	for {
 		select {
@@ -75,6 +80,7 @@ func (w *podWorker) run(ctx context.Context) {
 		case <-w.trigger:
 		case <-t.C:
 		}
+		w.settled = false
 		finished, err := w.sync(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.a.log.Warn("sync pod", "uid", w.uid, "error", err)
@@ -82,7 +88,21 @@ func (w *podWorker) run(ctx context.Context) {
 		if finished {
 			return
 		}
+		t.Reset(w.nextSync(err))
 	}
+}
+
+// nextSync is how long the worker waits for an event before it syncs the
+// pod again: SyncPeriod while the pod is changing or the sync failed,
+// SyncFrequency once it has settled, less up to a fifth at random so that
+// pods started together do not sync together for ever (never more, so
+// that a ConfigMap update reaches volumes within SyncFrequency).
+func (w *podWorker) nextSync(err error) time.Duration {
+	if err != nil || !w.settled {
+		return w.a.cfg.SyncPeriod
+	}
+	f := w.a.cfg.SyncFrequency
+	return f - rand.N(f/5+1)
 }
 
 // podRef names a pod even after its object is gone.

@@ -62,6 +62,7 @@ func startAgent(ctx context.Context, o *Options, creds *nodeCredentials, serverA
 		NodeName: o.NodeName, NodeIP: o.NodeIP, ListenAddr: o.AgentListen, Roles: o.roles(), RegisterWithTaints: o.RegisterWithTaints,
 		DataDir: o.DataDir, Client: c, Plugins: ra.plugins, CA: creds.ca, ServingCert: creds.serving,
 		BackoffBase: o.BackoffBase, ClusterCIDR: o.ClusterCIDR, HeartbeatInterval: o.HeartbeatInterval,
+		SyncFrequency:       o.SyncFrequency,
 		PlainHTTPRegistries: o.PlainHTTPRegistries, AllowPrivileged: o.AllowPrivileged, AllowHostPath: o.AllowHostPath, Log: o.Log.With("component", "agent"),
 	})
 	actx, cancel := context.WithCancel(context.Background())

@@ -75,6 +75,9 @@ type Options struct {
 	// HeartbeatInterval is how often the agent renews its node's Lease and
 	// checks its status (default 10s).
 	HeartbeatInterval time.Duration
+	// SyncFrequency is how often the agent syncs a settled pod without an
+	// event (agent.Config.SyncFrequency; the kubelet's --sync-frequency).
+	SyncFrequency time.Duration
 	// NodeRoles become the node's node-role.kubernetes.io/<role> labels
 	// (default: control-plane for skiffd dev, none for an agent).
 	NodeRoles []string
@@ -167,6 +170,9 @@ func (o *Options) defaults() error {
 	}
 	if o.ContextName == "" {
 		o.ContextName = "skiff"
+	}
+	if o.SyncFrequency < 0 {
+		return fmt.Errorf("--sync-frequency %v: must be positive", o.SyncFrequency)
 	}
 	if o.NodeCertTTL != 0 && o.NodeCertTTL < minNodeCertTTL {
 		return fmt.Errorf("--node-cert-ttl %v: must be at least %v (agents renew at 70-90%% of it)", o.NodeCertTTL, minNodeCertTTL)

@@ -15,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/skiffhq/skiff/core/agent"
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/daemon"
 	"github.com/skiffhq/skiff/core/embedetcd"
@@ -61,6 +62,8 @@ func agentFlags(cmd *cobra.Command, o *daemon.Options, backoff *time.Duration, i
 			"(as the kubelet's; a node that is already registered keeps its taints)")
 	f.StringVar(&o.RuntimeNamespace, "runtime-namespace", "", "containerd namespace of this node's images and containers (default skiff)")
 	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its node's Lease (its heartbeat)")
+	f.DurationVar(&o.SyncFrequency, "sync-frequency", agent.DefaultSyncFrequency,
+		"how often the agent syncs a pod whose containers all run (or are done) without an event; container changes are seen within 1s, ConfigMap and Secret volume updates within this (as the kubelet's)")
 }
 
 // taintsFlag is --register-with-taints: comma-separated taints, and
