@@ -61,8 +61,9 @@ type Config struct {
 	// or done for good) is synced without an event: the kubelet's
 	// --sync-frequency. Container changes reach its worker from the
 	// relist (pleg.go) within RelistPeriod, pod changes from the watch,
-	// probe results from the probes plugin; what only a periodic sync sees
-	// is ConfigMap and Secret content in volumes. Default 10s.
+	// ConfigMap and Secret changes from theirs (configwatch.go), probe
+	// results from the probes plugin; the periodic sync is a fallback.
+	// Default 10s.
 	SyncFrequency time.Duration
 	// RelistPeriod is how often the node's containers are listed to find
 	// the pods whose containers changed (default 1s, the kubelet's PLEG).
@@ -101,6 +102,8 @@ type Agent struct {
 
 	probeState *probeTracker
 	plugins    *PluginReporter
+	// configs watches the ConfigMaps and Secrets the pods use (configwatch.go).
+	configs *configObjects
 
 	// netStatus is what the network plugin's last SetupNode returned (set
 	// in setupNetwork, read by pod workers): use nodeNetwork/setNodeNetwork.
@@ -140,7 +143,7 @@ func New(cfg Config) *Agent {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Agent{
+	a := &Agent{
 		cfg:      cfg,
 		log:      cfg.Log.With("node", cfg.NodeName),
 		recorder: events.NewRecorder(cfg.Client, "kubelet", cfg.NodeName),
@@ -151,6 +154,8 @@ func New(cfg Config) *Agent {
 		probeState: newProbeTracker(),
 		plugins:    NewPluginReporter(cfg.Client, cfg.NodeName, cfg.Plugins),
 	}
+	a.configs = newConfigObjects(a)
+	return a
 }
 
 // Run registers the node and runs its pods until ctx ends. Containers keep
@@ -167,6 +172,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()
+	a.configs.start(ctx)
 
 	port := lis.Addr().(*net.TCPAddr).Port
 	node, err := a.register(ctx, port)

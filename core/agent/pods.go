@@ -130,8 +130,9 @@ func (a *Agent) podByName(ctx context.Context, namespace, name string) (*corev1.
 
 func (a *Agent) workerDone(uid types.UID) {
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	delete(a.workers, uid)
+	a.mu.Unlock()
+	a.configs.release(uid)
 }
 
 func (a *Agent) stopWorkers() {

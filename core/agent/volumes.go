@@ -4,11 +4,11 @@ package agent
 //
 // The agent reads ConfigMaps and Secrets from the API (it is an API client
 // like any other) and hands their data to the volumes plugin, which writes
-// the files; the plugin never talks to the API. Every sync of a pod (on
-// every change of the pod or its containers, and at least once per
-// SyncFrequency, 10s by default, as the kubelet's --sync-frequency) reads
-// the objects again and calls Prepare, so an update reaches the files
-// within one sync frequency; Prepare of unchanged data costs the plugin a
+// the files; the plugin never talks to the API. The agent watches each
+// object a pod uses (configwatch.go) and syncs the pod when one changes;
+// every sync reads the objects from those watches and calls Prepare, so an
+// update reaches the files at once, and at the latest at the next periodic
+// sync (SyncFrequency). Prepare of unchanged data costs the plugin a
 // readlink.
 //
 // When an object cannot be read (deleted, a key gone, the API server
@@ -37,6 +37,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/skiffhq/skiff/core/api"
@@ -48,11 +49,12 @@ import (
 // a container's config.
 const configTimeout = 30 * time.Second
 
-// objectCache reads each ConfigMap and Secret of one namespace at most
-// once per pod sync.
+// objectCache reads each ConfigMap and Secret of one pod's namespace at
+// most once per pod sync, from the agent's watches (configwatch.go).
 type objectCache struct {
 	a          *Agent
 	ns         string
+	pod        types.UID
 	configMaps map[string]cached[corev1.ConfigMap]
 	secrets    map[string]cached[corev1.Secret]
 }
@@ -62,8 +64,8 @@ type cached[T any] struct {
 	err error
 }
 
-func (a *Agent) newObjectCache(ns string) *objectCache {
-	return &objectCache{a: a, ns: ns, configMaps: map[string]cached[corev1.ConfigMap]{}, secrets: map[string]cached[corev1.Secret]{}}
+func (a *Agent) newObjectCache(pod *corev1.Pod) *objectCache {
+	return &objectCache{a: a, ns: pod.Namespace, pod: pod.UID, configMaps: map[string]cached[corev1.ConfigMap]{}, secrets: map[string]cached[corev1.Secret]{}}
 }
 
 // configMap reads a ConfigMap; a missing one is an error that says
@@ -73,7 +75,7 @@ func (c *objectCache) configMap(ctx context.Context, name string) (*corev1.Confi
 		return got.obj, got.err
 	}
 	var cm corev1.ConfigMap
-	err := c.a.cfg.Client.Get(ctx, api.ConfigMaps, c.ns, name, &cm)
+	err := c.a.configs.get(ctx, api.ConfigMaps, c.ns, name, c.pod, &cm)
 	if apierrors.IsNotFound(err) {
 		err = apierrors.NewNotFound(schema.GroupResource{Resource: "configmap"}, name)
 	}
@@ -90,7 +92,7 @@ func (c *objectCache) secret(ctx context.Context, name string) (*corev1.Secret, 
 		return got.obj, got.err
 	}
 	var s corev1.Secret
-	err := c.a.cfg.Client.Get(ctx, api.Secrets, c.ns, name, &s)
+	err := c.a.configs.get(ctx, api.Secrets, c.ns, name, c.pod, &s)
 	if apierrors.IsNotFound(err) {
 		err = apierrors.NewNotFound(schema.GroupResource{Resource: "secret"}, name)
 	}
@@ -115,7 +117,7 @@ type volumeProblem struct {
 // in problems; those that may keep earlier content are sent with Keep.
 func (a *Agent) resolveVolumes(ctx context.Context, pod *corev1.Pod) (volumes.Pod, []volumeProblem) {
 	vp := volumes.Pod{Namespace: pod.Namespace, Name: pod.Name, UID: string(pod.UID)}
-	objs := a.newObjectCache(pod.Namespace)
+	objs := a.newObjectCache(pod)
 	var problems []volumeProblem
 	for _, v := range pod.Spec.Volumes {
 		vol := volumes.Volume{Name: v.Name}
@@ -279,7 +281,7 @@ func (a *Agent) containerEnv(ctx context.Context, pod *corev1.Pod, c *corev1.Con
 		}
 		values[k] = v
 	}
-	objs := a.newObjectCache(pod.Namespace)
+	objs := a.newObjectCache(pod)
 	for _, ef := range c.EnvFrom {
 		var data map[string]string
 		var kind, name string

@@ -11,8 +11,10 @@ package apiserver
 //     pods or changes their spec);
 //   - create and update events;
 //   - get a ConfigMap or Secret only while a pod bound to it uses it
-//     (volumes, env, envFrom), never list or watch them — so a node cannot
-//     read another node's secrets or the bootstrap tokens;
+//     (volumes, env, envFrom), and list or watch it alone (field selector
+//     metadata.name=<name>) on the same terms; never list or watch them
+//     wholesale — so a node cannot read another node's secrets or the
+//     bootstrap tokens;
 //   - create a CertificateSigningRequest for its own client certificate
 //     (signer kubernetes.io/kube-apiserver-client-kubelet, CN
 //     system:node:<name>, O system:nodes) and get the ones it made, by
@@ -150,8 +152,8 @@ func (s *Server) nodeAllows(ctx context.Context, r nodeRequest) (string, error) 
 	case api.CertificateSigningRequests.Name:
 		return s.nodeAllowsCSR(ctx, r)
 	case api.ConfigMaps.Name, api.Secrets.Name:
-		if r.verb != verbGet {
-			return fmt.Sprintf("node %q may only get %s its pods use, one by name", r.node, r.resource), nil
+		if !read || r.name == "" {
+			return fmt.Sprintf("node %q may only get, list or watch %s its pods use, one by name (list and watch with fieldSelector metadata.name=<name>)", r.node, r.resource), nil
 		}
 		uses, err := s.podRefs.nodeUses(ctx, r.node, registry.PodConfigRef{Resource: r.resource, Namespace: r.namespace, Name: r.name})
 		if err != nil || uses {

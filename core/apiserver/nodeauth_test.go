@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -82,6 +83,40 @@ func TestNodeAuthorizer(t *testing.T) {
 		_, _, err = client.List[corev1.ConfigMap](ctx, a, api.ConfigMaps, "default", client.ListOptions{})
 	}
 	wantForbidden(t, "list or watch ConfigMaps", err)
+
+	// One object by name, as the agent watches what its pods use: allowed
+	// on the same terms as a get.
+	one := func(name string) client.ListOptions {
+		return client.ListOptions{FieldSelector: "metadata.name=" + name}
+	}
+	items, _, err := a.ListRaw(ctx, api.Secrets, "default", one("on-a"))
+	wantAllowed(t, "list the one secret its pod mounts", err)
+	if len(items) != 1 {
+		t.Errorf("list of secret on-a by name: %d items, want 1", len(items))
+	}
+	_, _, err = a.ListRaw(ctx, api.Secrets, "default", one("on-b"))
+	wantForbidden(t, "list another node's secret by name", err)
+	_, _, err = a.ListRaw(ctx, api.Secrets, "default", client.ListOptions{FieldSelector: "metadata.name!=on-a"})
+	wantForbidden(t, "list secrets but one", err)
+	watchOne := func(name string) error {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		events, errc, err := a.Watch(wctx, api.ConfigMaps, "default", one(name), 0)
+		if err != nil {
+			return err
+		}
+		select { // the current state first, or the refusal
+		case ev, ok := <-events:
+			if ok && ev.Type == "ADDED" {
+				return nil
+			}
+			return <-errc
+		case <-time.After(5 * time.Second):
+			return fmt.Errorf("watch of configmap %q: no event and no error in 5s", name)
+		}
+	}
+	wantAllowed(t, "watch the ConfigMap its pod reads", watchOne("on-a"))
+	wantForbidden(t, "watch another node's ConfigMap", watchOne("on-b"))
 
 	// A pod bound this very moment counts at once; one deleted stops
 	// counting once the index has seen it go.

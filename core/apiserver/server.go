@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/skiffhq/skiff/core/api"
@@ -143,7 +144,7 @@ func (s *Server) Get(ctx context.Context, req *apipb.GetRequest) (*apipb.Object,
 }
 
 func (s *Server) List(ctx context.Context, req *apipb.ListRequest) (*apipb.ListResponse, error) {
-	if err := s.authorizeObjects(ctx, verbList, req.Resource, req.Namespace, "", "", nil); err != nil {
+	if err := s.authorizeObjects(ctx, verbList, req.Resource, req.Namespace, selectedName(req.FieldSelector), "", nil); err != nil {
 		return nil, api.ToGRPC(err)
 	}
 	objs, rev, err := s.objects.list(ctx, req)
@@ -159,6 +160,20 @@ func (s *Server) List(ctx context.Context, req *apipb.ListRequest) (*apipb.ListR
 		resp.Items = append(resp.Items, pb)
 	}
 	return resp, nil
+}
+
+// selectedName is the one name a list or watch is narrowed to by its field
+// selector (metadata.name=<name>), as Kubernetes' request info reads it:
+// the authorizer then treats it as a request for that object, so whoever
+// may get an object may also watch it alone (the agents' ConfigMaps and
+// Secrets). "" when the selector names no single object.
+func selectedName(fieldSelector string) string {
+	sel, err := fields.ParseSelector(fieldSelector)
+	if err != nil {
+		return "" // the verb answers BadRequest
+	}
+	name, _ := sel.RequiresExactMatch("metadata.name")
+	return name
 }
 
 func (s *Server) Update(ctx context.Context, req *apipb.UpdateRequest) (*apipb.Object, error) {
@@ -191,7 +206,7 @@ func (s *Server) Delete(ctx context.Context, req *apipb.DeleteRequest) (*apipb.O
 }
 
 func (s *Server) Watch(req *apipb.WatchRequest, stream apipb.Skiff_WatchServer) error {
-	if err := s.authorizeObjects(stream.Context(), verbWatch, req.Resource, req.Namespace, "", "", nil); err != nil {
+	if err := s.authorizeObjects(stream.Context(), verbWatch, req.Resource, req.Namespace, selectedName(req.FieldSelector), "", nil); err != nil {
 		return api.ToGRPC(err)
 	}
 	return api.ToGRPC(s.objects.watch(stream.Context(), req, stream.Send))

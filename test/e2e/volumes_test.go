@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/skiffhq/skiff/core/agent"
 )
 
 // logsContain waits until the container's log holds want.
@@ -239,12 +237,11 @@ spec:
 		t.Errorf("items projected more than greeting:\n%s", logs)
 	}
 
-	// An update reaches the running container within the agent's
-	// --sync-frequency (10s, as the kubelet's sync period bounds it), plus
-	// the app's own read loop.
+	// An update reaches the running container at once: the agent watches
+	// the ConfigMap (its --sync-frequency, 10s, is only the fallback).
 	c.apply(fmt.Sprintf(appConfig, "hello-v2"))
 	start := time.Now()
-	c.logsContain("consumer", "app", "greeting: hello-v2", agent.DefaultSyncFrequency+10*time.Second)
+	c.logsContain("consumer", "app", "greeting: hello-v2", 15*time.Second)
 	t.Logf("configMap update seen in the container after %v", time.Since(start).Round(100*time.Millisecond))
 
 	// The secret is encrypted in etcd: neither its value nor its base64 is

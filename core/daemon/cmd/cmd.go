@@ -63,7 +63,7 @@ func agentFlags(cmd *cobra.Command, o *daemon.Options, backoff *time.Duration, i
 	f.StringVar(&o.RuntimeNamespace, "runtime-namespace", "", "containerd namespace of this node's images and containers (default skiff)")
 	f.DurationVar(&o.HeartbeatInterval, "heartbeat-interval", 10*time.Second, "how often the agent renews its node's Lease (its heartbeat)")
 	f.DurationVar(&o.SyncFrequency, "sync-frequency", agent.DefaultSyncFrequency,
-		"how often the agent syncs a pod whose containers all run (or are done) without an event; container changes are seen within 1s, ConfigMap and Secret volume updates within this (as the kubelet's)")
+		"how often the agent syncs a pod whose containers all run (or are done) when nothing happened to it; changes of its containers (within 1s), of the pod, and of its ConfigMaps and Secrets are acted on at once (as the kubelet's)")
 }
 
 // taintsFlag is --register-with-taints: comma-separated taints, and
