@@ -21,4 +21,14 @@
 // It prints a table and reports each figure with b.ReportMetric; compare
 // runs with `-count 5` and benchstat. SKIFF_BENCH_LOG=path keeps skiffd's
 // log. Targets are printed, never enforced: a noisy machine is not a failure.
+//
+// BenchmarkIdleNode measures the CPU an idle node spends keeping
+// SKIFF_BENCH_IDLE_PODS running pods (default 30, `sleep 3600` each) in
+// sync: skiffd with its plugins and log drivers, and containerd, over
+// SKIFF_BENCH_IDLE_WINDOW (default 20s) once the pods have been Running and
+// Ready for 5s, as % of one core. The baseline is `--sync-frequency 1s`
+// (every pod fully synced every second, as before the agent's relist),
+// beside the default, each on a fresh `skiffd dev`; it fails, not skips,
+// when skiffd has no --sync-frequency. With SKIFF_BENCH_LOG, the log kept is
+// the baseline's (cleanups run last-first).
 package bench

@@ -66,9 +66,10 @@ type coldStart struct {
 
 // startSkiffd launches `skiffd dev` on a fresh data dir and the given
 // containerd, and returns once the node is Ready, with the time that took.
-// Pods, the process and the node's network are removed when the bench ends,
-// also when it fails.
-func startSkiffd(b *testing.B, bin, containerdSocket string) (*skiffd, coldStart) {
+// extraArgs go after the bench's own flags, for a bench that compares
+// settings. Pods, the process and the node's network are removed when the
+// bench ends, also when it fails.
+func startSkiffd(b *testing.B, bin, containerdSocket string, extraArgs ...string) (*skiffd, coldStart) {
 	b.Helper()
 	s := &skiffd{b: b, bin: bin, dataDir: b.TempDir()}
 	s.config = filepath.Join(s.dataDir, "admin.conf")
@@ -78,7 +79,7 @@ func startSkiffd(b *testing.B, bin, containerdSocket string) (*skiffd, coldStart
 		b.Fatal(err)
 	}
 	b.Cleanup(s.cleanup)
-	s.cmd = exec.Command(filepath.Join(bin, "skiffd"), "dev",
+	args := []string{"dev",
 		"--data-dir", s.dataDir,
 		"--listen", freeLoopbackAddr(b),
 		"--containerd-socket", containerdSocket,
@@ -86,7 +87,8 @@ func startSkiffd(b *testing.B, bin, containerdSocket string) (*skiffd, coldStart
 		"--node-name", benchNode,
 		"--pod-bridge", benchBridge,
 		"--cluster-cidr", benchCIDR,
-	)
+	}
+	s.cmd = exec.Command(filepath.Join(bin, "skiffd"), append(args, extraArgs...)...)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	start := time.Now()
