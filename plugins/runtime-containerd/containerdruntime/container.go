@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/containerd/containerd"
+	"github.com/containerd/containerd/api/services/tasks/v1"
+	"github.com/containerd/containerd/api/types/task"
 	"github.com/containerd/containerd/errdefs"
 
 	"github.com/skiffhq/skiff/sdk/base"
@@ -396,24 +398,20 @@ func (r *Runtime) ListContainers(ctx context.Context, labels map[string]string) 
 		return nil, err
 	}
 	// containerd filters by the labels: the agent asks for one pod's
-	// containers, and each one listed costs two more calls (its task).
-	ctrs, err := c.client.Containers(ctx, kindFilter(kindContainer)+labelsFilter(labels))
+	// containers, or for its node's.
+	ls, err := listLoaded(ctx, c, labels)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	// After the labels were read: a task missing from the list then has
+	// either not started yet or ended since (see listedStatus).
+	states, err := taskStates(ctx, c, ls)
 	if err != nil {
 		return nil, fmt.Errorf("list containers: %w", err)
 	}
 	out := []runtime.ContainerStatus{}
-	for _, ctr := range ctrs {
-		l, err := asLoaded(ctx, ctr)
-		if errors.Is(err, base.ErrNotFound) {
-			continue // removed meanwhile
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list containers: %w", err)
-		}
-		if !matchLabels(userLabels(l.labels), labels) {
-			continue
-		}
-		st, err := r.status(ctx, l)
+	for _, l := range ls {
+		st, err := r.listedStatus(ctx, l, states)
 		if errors.Is(err, base.ErrNotFound) {
 			continue
 		}
@@ -424,6 +422,97 @@ func (r *Runtime) ListContainers(ctx context.Context, labels map[string]string) 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
+}
+
+// listLoaded loads the containers whose labels include labels.
+func listLoaded(ctx context.Context, c *conn, labels map[string]string) ([]loaded, error) {
+	ctrs, err := c.client.Containers(ctx, kindFilter(kindContainer)+labelsFilter(labels))
+	if err != nil {
+		return nil, err
+	}
+	var ls []loaded
+	for _, ctr := range ctrs {
+		l, err := asLoaded(ctx, ctr)
+		if errors.Is(err, base.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		if matchLabels(userLabels(l.labels), labels) {
+			ls = append(ls, l)
+		}
+	}
+	return ls, nil
+}
+
+// listTasksAbove is how many containers with no exit in their labels a
+// listing must have for taskStates to list the tasks. Asked one by one, a
+// container's task costs two calls to containerd, each reaching its shim;
+// one List costs a single call, but containerd asks every task of the
+// namespace for its state, listed or not. The node-wide listing, every
+// second, wins by far; a pod's own listing (a container or two, on a node
+// with many) stays with the calls that reach only its shims.
+const listTasksAbove = 2
+
+// taskStates is the state of every task of the namespace, by container ID,
+// if ls has enough containers that may still have one; else nil, and each
+// container's task is asked for on its own.
+func taskStates(ctx context.Context, c *conn, ls []loaded) (map[string]*task.Process, error) {
+	live := 0
+	for _, l := range ls {
+		if _, done := l.labels[labelExitCode]; !done {
+			live++
+		}
+	}
+	if live <= listTasksAbove {
+		return nil, nil
+	}
+	resp, err := c.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("tasks of namespace %q: %w", c.namespace, errdefs.FromGRPC(err))
+	}
+	states := make(map[string]*task.Process, len(resp.Tasks))
+	for _, p := range resp.Tasks {
+		states[p.ID] = p // a task's ID is its container's
+	}
+	return states, nil
+}
+
+// listedStatus is status, from the listed task states where they suffice.
+// A stopped task (whose exit must be finalized), one in an unknown state,
+// and a started container's missing one go the way of status, which asks
+// for the task itself: containerd leaves out of the list a task whose shim
+// did not answer (gone, or from 1.7 on unavailable), and only asking tells
+// a deleted task (taskGone) from an error.
+func (r *Runtime) listedStatus(ctx context.Context, l loaded, states map[string]*task.Process) (runtime.ContainerStatus, error) {
+	if states == nil {
+		return r.status(ctx, l)
+	}
+	info, err := l.ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", l.what(), err)
+	}
+	st := staticStatus(l.ctr.ID(), info.CreatedAt, l.labels)
+	if st.State == runtime.StateExited {
+		return st, nil
+	}
+	p, ok := states[l.ctr.ID()]
+	switch {
+	case !ok && st.StartedAt.IsZero():
+		return st, nil // never started: created, as taskGone says
+	case !ok:
+		return r.status(ctx, l)
+	}
+	switch p.Status {
+	case task.Status_RUNNING, task.Status_PAUSED, task.Status_PAUSING:
+		st.State, st.PID = runtime.StateRunning, int(p.Pid)
+	case task.Status_CREATED:
+		st.State = runtime.StateCreated
+	default:
+		return r.status(ctx, l)
+	}
+	return st, nil
 }
 
 // status reports a container from its labels and its task. A stopped task
