@@ -34,7 +34,6 @@ import (
 	"strings"
 
 	"github.com/skiffhq/skiff/core/apiserver"
-	"github.com/skiffhq/skiff/core/pki"
 )
 
 // etcdPeerPort is where each control-plane node's etcd member listens for
@@ -149,10 +148,7 @@ func (s *State) startLoadBalancer() error {
 // first server's data dir and copies them into the others'.
 func (s *State) sharePKI() error {
 	first := filepath.Join(s.ServerDataDir, "pki")
-	if _, err := pki.LoadOrCreateCA(first); err != nil {
-		return err
-	}
-	if _, err := apiserver.LoadOrCreateEncryptionKeys(filepath.Join(first, apiserver.EncryptionKeysFile)); err != nil {
+	if _, _, err := apiserver.LoadOrCreateClusterKeys(first); err != nil {
 		return err
 	}
 	for _, n := range s.Nodes {
@@ -163,7 +159,7 @@ func (s *State) sharePKI() error {
 		if err := os.MkdirAll(dst, 0o700); err != nil {
 			return err
 		}
-		for _, f := range []string{"ca.crt", "ca.key", apiserver.EncryptionKeysFile} {
+		for _, f := range apiserver.ClusterKeyFiles {
 			if err := copyFile(filepath.Join(first, f), filepath.Join(dst, f)); err != nil {
 				return fmt.Errorf("control-plane node %q: share %s: %w", n.Name, f, err)
 			}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/pki"
 )
 
@@ -266,6 +267,35 @@ func TestServerPluginNode(t *testing.T) {
 	} {
 		if got := tc.o.serverPluginNode(); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.o, got, tc.want)
+		}
+	}
+}
+
+// The first of several servers has the keys the others must share before
+// it waits for its peers: an operator copies them while it waits (or
+// makes them beforehand with `skiffd pki init`).
+func TestFirstServerMakesTheSharedKeysBeforeWaitingForPeers(t *testing.T) {
+	var entries []string
+	for _, name := range []string{"s0", "s1"} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, name+"=https://"+l.Addr().String())
+		l.Close() // s1 never starts: s0 cannot have a quorum
+	}
+	dir := t.TempDir()
+	o := &Options{DataDir: dir, PKIDir: filepath.Join(dir, "pki"), Listen: "127.0.0.1:0", EtcdName: "s0",
+		EtcdInitialCluster: strings.Join(entries, ","), Log: discardLog()}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if s, err := startServer(ctx, o); err == nil {
+		s.stop()
+		t.Fatal("a server without a quorum started")
+	}
+	for _, f := range apiserver.ClusterKeyFiles {
+		if _, err := os.Stat(filepath.Join(o.PKIDir, f)); err != nil {
+			t.Errorf("%s was not made before the server waited for its peers: %v", f, err)
 		}
 	}
 }

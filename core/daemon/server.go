@@ -37,13 +37,15 @@ const singleServerPluginNode = "control-plane"
 
 // runningServer is a started API server with its controllers.
 type runningServer struct {
-	ca      *pki.CA
-	etcd    *embedetcd.Etcd
-	etcdCli *clientv3.Client
-	api     *apiserver.Server
-	plugins *pluginhost.Host
-	addr    string
-	cancel  context.CancelFunc
+	ca *pki.CA
+	// encryptionKeys encrypt Secrets at rest (made at first start).
+	encryptionKeys []apiserver.EncryptionKey
+	etcd           *embedetcd.Etcd
+	etcdCli        *clientv3.Client
+	api            *apiserver.Server
+	plugins        *pluginhost.Host
+	addr           string
+	cancel         context.CancelFunc
 	// controllersDone closes when the controllers (and, with leader
 	// election, the release of the Lease) are done after cancel.
 	controllersDone chan struct{}
@@ -69,7 +71,7 @@ func startServer(ctx context.Context, o *Options) (*runningServer, error) {
 	if err := o.validateHA(); err != nil {
 		return nil, err
 	}
-	if s.ca, err = pki.LoadOrCreateCA(o.PKIDir); err != nil {
+	if s.ca, s.encryptionKeys, err = apiserver.LoadOrCreateClusterKeys(o.PKIDir); err != nil {
 		return nil, err
 	}
 	if err := s.startEtcd(ctx, o); err != nil {
@@ -129,12 +131,7 @@ func (s *runningServer) startAPI(o *Options) error {
 	if err != nil {
 		return err
 	}
-	// Secrets are encrypted at rest with keys made at first start.
-	keys, err := apiserver.LoadOrCreateEncryptionKeys(filepath.Join(o.PKIDir, apiserver.EncryptionKeysFile))
-	if err != nil {
-		return err
-	}
-	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: nodeSigningCA(s.ca, o), ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: keys,
+	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: nodeSigningCA(s.ca, o), ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: s.encryptionKeys,
 		NodeLeaseTTL: o.NodeGracePeriod})
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"encoding/base64"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -365,5 +366,36 @@ func TestFactoryCurrentContextNotSet(t *testing.T) {
 	if got, want := clientErr(&ConfigFlags{ConfigPath: empty}),
 		"error: current-context is not set and the client config has no contexts: start a cluster with `skiffd dev` or `skiffctl cluster create`\n"; got != want {
 		t.Errorf("printed %q, want %q", got, want)
+	}
+}
+
+// --server (-s), as kubectl's, replaces the context's server address, for
+// every command that connects or prints it; the file is not changed.
+func TestServerFlagReplacesTheContextsServer(t *testing.T) {
+	p := writeClientConfigFile(t, twoContexts())
+	_, r, err := (&ConfigFlags{ConfigPath: p}).resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := r.Cluster.Server
+	if before == "" || before == "10.0.0.100:6443" {
+		t.Fatalf("the test config's server is %q", before)
+	}
+	e := newEnv(t)
+	var got *ConfigFlags
+	root := NewRootCommand(IOStreams{In: strings.NewReader(""), Out: io.Discard, ErrOut: io.Discard}, func(flags *ConfigFlags) Factory {
+		got = flags
+		return &testFactory{e: e, flags: flags}
+	})
+	root.SetArgs([]string{"--config", p, "-s", "10.0.0.100:6443", "get", "pods"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	_, r, err = got.resolve()
+	if err != nil || r.Cluster.Server != "10.0.0.100:6443" {
+		t.Errorf("with -s: server %q, %v", r.Cluster.Server, err)
+	}
+	if now := readClientConfigFile(t, p); now.Clusters[0].Server != before && now.Clusters[1].Server != before {
+		t.Errorf("the client config file was changed: %+v", now.Clusters)
 	}
 }

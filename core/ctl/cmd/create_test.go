@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/skiffhq/skiff/core/api/apipb"
 )
@@ -195,5 +196,44 @@ redis-secret:  18 bytes
 	e.run("delete", "secret", "redis-secret").expectOut(t, "secret \"redis-secret\" deleted from default namespace\n")
 	if r := e.run("get", "secret", "redis-secret"); r.err == nil || !strings.Contains(r.printed, `secrets "redis-secret" not found`) {
 		t.Errorf("get after delete: %+v", r)
+	}
+}
+
+// The README's `create ... --from-file` commands, run in examples/chapter,
+// make the same objects as the chapter's manifests there.
+func TestChapterFilesMakeTheChaptersObjects(t *testing.T) {
+	const dir = "../../../examples/chapter"
+	e := newEnv(t)
+	fromManifest := func(file string, into any) {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(dir, file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := yaml.UnmarshalStrict(data, into); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+	}
+	fromCommand := func(into any, args ...string) {
+		t.Helper()
+		r := e.run(append(args, "--dry-run=client", "-o", "json")...)
+		if r.err != nil {
+			t.Fatalf("skiffctl %s: %v", strings.Join(args, " "), r.err)
+		}
+		if err := json.Unmarshal([]byte(r.out), into); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var cmWant, cmGot corev1.ConfigMap
+	fromManifest("nginx-config-map.yaml", &cmWant)
+	fromCommand(&cmGot, "create", "configmap", "nginx-config", "--from-file="+filepath.Join(dir, "nginx.conf"))
+	if !reflect.DeepEqual(cmGot.Data, cmWant.Data) {
+		t.Errorf("configmap from nginx.conf:\n%q\nthe manifest's:\n%q", cmGot.Data, cmWant.Data)
+	}
+	var sWant, sGot corev1.Secret
+	fromManifest("redis-secret.yaml", &sWant)
+	fromCommand(&sGot, "create", "secret", "generic", "redis-secret", "--from-file=redis-secret="+filepath.Join(dir, "init.redis"))
+	if !reflect.DeepEqual(sGot.Data, sWant.Data) {
+		t.Errorf("secret from init.redis:\n%q\nthe manifest's:\n%q", sGot.Data, sWant.Data)
 	}
 }

@@ -25,6 +25,9 @@ type ConfigFlags struct {
 	ConfigPath string
 	Context    string
 	Namespace  string
+	// Server replaces the context's server address (kubectl's --server),
+	// e.g. a load balancer in front of several servers.
+	Server string
 }
 
 // AddFlags registers the global flags.
@@ -32,6 +35,30 @@ func (f *ConfigFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.ConfigPath, "config", "", "Path to the skiff client config file (default $"+clientconfig.EnvVar+", then ~/.skiff/config).")
 	fs.StringVar(&f.Context, "context", "", "The name of the client config context to use.")
 	fs.StringVarP(&f.Namespace, "namespace", "n", "", "If present, the namespace scope for this CLI request.")
+	fs.StringVarP(&f.Server, "server", "s", "", "The address and port of the skiff API server (instead of the context's).")
+}
+
+// resolve loads the client config the flags name and resolves its context,
+// with --server applied. path is the config file's.
+func (f *ConfigFlags) resolve() (path string, r clientconfig.Resolved, err error) {
+	if path, err = clientconfig.ResolvePath(f.ConfigPath); err != nil {
+		return "", r, err
+	}
+	cfg, err := clientconfig.Load(path)
+	if err != nil {
+		return path, r, err
+	}
+	if r, err = cfg.Current(f.Context); err != nil {
+		var unset *clientconfig.NoCurrentContextError
+		if errors.As(err, &unset) {
+			return path, r, err // says alone what to do, as kubectl's
+		}
+		return path, r, fmt.Errorf("client config %s: %w", path, err)
+	}
+	if f.Server != "" {
+		r.Cluster.Server = f.Server
+	}
+	return path, r, nil
 }
 
 // Factory gives commands what they need from outside: a connected client,
@@ -61,24 +88,12 @@ func (f *configFactory) Client() (*client.Client, error) {
 	return f.c, f.err
 }
 
-// connect is client.FromFile, except that an unset current-context is
+// connect is client.FromFile with --server, and an unset current-context
 // reported alone, with what to do about it, as kubectl reports it.
 func (f *configFactory) connect() (*client.Client, error) {
-	path, err := clientconfig.ResolvePath(f.flags.ConfigPath)
+	_, r, err := f.flags.resolve()
 	if err != nil {
 		return nil, err
-	}
-	cfg, err := clientconfig.Load(path)
-	if err != nil {
-		return nil, err
-	}
-	r, err := cfg.Current(f.flags.Context)
-	if err != nil {
-		var unset *clientconfig.NoCurrentContextError
-		if errors.As(err, &unset) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("client config %s: %w", path, err)
 	}
 	return client.New(r)
 }
@@ -96,15 +111,7 @@ func (f *configFactory) Namespace() (string, bool) {
 // contextNamespace reads the namespace of the context without connecting,
 // so that client-only commands work without a server.
 func (f *configFactory) contextNamespace() string {
-	path, err := clientconfig.ResolvePath(f.flags.ConfigPath)
-	if err != nil {
-		return ""
-	}
-	cfg, err := clientconfig.Load(path)
-	if err != nil {
-		return ""
-	}
-	r, err := cfg.Current(f.flags.Context)
+	_, r, err := f.flags.resolve()
 	if err != nil {
 		return ""
 	}

@@ -23,7 +23,6 @@ import (
 	"github.com/skiffhq/skiff/core/api"
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
-	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/ctl/printers"
 	"github.com/skiffhq/skiff/core/registry"
 )
@@ -138,17 +137,9 @@ func (o *TokenCreateOptions) Run(ctx context.Context) error {
 // joinCommand is the skiffd agent command that joins a node to the server
 // of the client config with token, pinning the config's CA.
 func joinCommand(flags *ConfigFlags, token string) (string, error) {
-	path, err := clientconfig.ResolvePath(flags.ConfigPath)
+	path, r, err := flags.resolve()
 	if err != nil {
 		return "", err
-	}
-	cfg, err := clientconfig.Load(path)
-	if err != nil {
-		return "", err
-	}
-	r, err := cfg.Current(flags.Context)
-	if err != nil {
-		return "", fmt.Errorf("client config %s: %w", path, err)
 	}
 	block, _ := pem.Decode(r.Cluster.CertificateAuthorityData)
 	if block == nil {

@@ -31,7 +31,7 @@ func NewRoot(out, errOut io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newDev(out), newServer(out), newAgent(), newVersion(out), newRotateEncryptionKey(out), newReset(out), newLoadBalancer(out, errOut))
+	root.AddCommand(newDev(out), newServer(out), newAgent(), newVersion(out), newRotateEncryptionKey(out), newPKI(out), newReset(out), newLoadBalancer(out, errOut))
 	return root
 }
 
