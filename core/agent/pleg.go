@@ -25,7 +25,9 @@ const DefaultSyncFrequency = 10 * time.Second
 func (a *Agent) relistLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.RelistPeriod)
 	defer t.Stop()
-	var last map[types.UID]string
+	// The first listing pokes every pod it finds: a container may have
+	// changed between a worker's first sync and this listing.
+	last := map[types.UID]string{}
 	failing := 0 // relists failed in a row: warn at the first, then once a minute
 	for {
 		select {
@@ -42,10 +44,8 @@ func (a *Agent) relistLoop(ctx context.Context) {
 			continue
 		}
 		failing = 0
-		if last != nil {
-			for _, uid := range changedPods(last, now) {
-				a.pokeWorker(uid)
-			}
+		for _, uid := range changedPods(last, now) {
+			a.pokeWorker(uid)
 		}
 		last = now
 	}

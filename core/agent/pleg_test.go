@@ -96,3 +96,22 @@ func TestNextSync(t *testing.T) {
 		t.Error("settled pods all wait the same time: no jitter")
 	}
 }
+
+// A pod that never restarts and whose init container failed has nothing
+// left to do; with another policy the init container runs again.
+func TestInitFailedForGood(t *testing.T) {
+	pod := func(policy corev1.RestartPolicy) *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{RestartPolicy: policy, InitContainers: []corev1.Container{{Name: "app"}}, Containers: []corev1.Container{{Name: "main"}}}}
+	}
+	failed := groupInstances([]runtime.ContainerStatus{ctr("p", "1", runtime.StateExited, 1)})
+	succeeded := groupInstances([]runtime.ContainerStatus{ctr("p", "1", runtime.StateExited, 0)})
+	if !initFailedForGood(pod(corev1.RestartPolicyNever), failed) {
+		t.Error("Never, init failed: not done")
+	}
+	if initFailedForGood(pod(corev1.RestartPolicyOnFailure), failed) {
+		t.Error("OnFailure, init failed: done, but it runs again")
+	}
+	if initFailedForGood(pod(corev1.RestartPolicyNever), succeeded) {
+		t.Error("Never, init succeeded: counted as failed")
+	}
+}

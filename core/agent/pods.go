@@ -114,13 +114,19 @@ func (a *Agent) pod(uid types.UID) *corev1.Pod {
 // agent has not seen (yet) is asked of the API server.
 func (a *Agent) podByName(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
 	a.mu.Lock()
+	var found *corev1.Pod
 	for _, p := range a.pods {
-		if p.Namespace == namespace && p.Name == name {
-			a.mu.Unlock()
-			return p.DeepCopy(), nil
+		if p.Namespace == namespace && p.Name == name && (found == nil || newerPod(p, found)) {
+			found = p
 		}
 	}
+	if found != nil {
+		found = found.DeepCopy()
+	}
 	a.mu.Unlock()
+	if found != nil {
+		return found, nil
+	}
 	var pod corev1.Pod
 	if err := a.cfg.Client.Get(ctx, api.Pods, namespace, name, &pod); err != nil {
 		return nil, err
@@ -128,11 +134,23 @@ func (a *Agent) podByName(ctx context.Context, namespace, name string) (*corev1.
 	return &pod, nil
 }
 
+// newerPod reports whether p rather than q is the pod a name means now,
+// when both have it (one deleted, one made since under the same name): the
+// one not being deleted, else the newer.
+func newerPod(p, q *corev1.Pod) bool {
+	if (p.DeletionTimestamp == nil) != (q.DeletionTimestamp == nil) {
+		return p.DeletionTimestamp == nil
+	}
+	return q.CreationTimestamp.Before(&p.CreationTimestamp)
+}
+
 func (a *Agent) workerDone(uid types.UID) {
+	// Before the worker goes from the map: a worker started for the same
+	// UID after that registers its reads anew, and must keep them.
+	a.configs.release(uid)
 	a.mu.Lock()
 	delete(a.workers, uid)
 	a.mu.Unlock()
-	a.configs.release(uid)
 }
 
 func (a *Agent) stopWorkers() {

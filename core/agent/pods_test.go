@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -43,5 +44,23 @@ func TestPodByNameServesTheAgentsPodsFirst(t *testing.T) {
 	}
 	if _, err := a.podByName(ctx, "default", "ghost"); !apierrors.IsNotFound(err) {
 		t.Errorf("unknown pod: %v, want NotFound", err)
+	}
+
+	// A name held by a pod being deleted and one made since means the new
+	// one; of two live ones (a delete not seen yet), the newer.
+	now := metav1.Now()
+	old := metav1.NewTime(now.Add(-time.Minute))
+	a.pods["uid-old"] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "uid-old", CreationTimestamp: now, DeletionTimestamp: &now}}
+	a.pods["uid-new"] = &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "uid-new", CreationTimestamp: old}}
+	for range 20 { // map order varies
+		if p, err := a.podByName(ctx, "default", "web"); err != nil || p.UID != "uid-new" {
+			t.Fatalf("web, one being deleted: %v %v, want uid-new", p.UID, err)
+		}
+	}
+	a.pods["uid-old"].DeletionTimestamp = nil
+	for range 20 {
+		if p, err := a.podByName(ctx, "default", "web"); err != nil || p.UID != "uid-old" {
+			t.Fatalf("web, both live: %v %v, want the newer uid-old", p.UID, err)
+		}
 	}
 }

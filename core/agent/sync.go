@@ -53,8 +53,30 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) error {
 	if err := w.postStatus(ctx, pod, groups); err != nil {
 		return err
 	}
-	w.settled = initDone && len(w.waiting) == 0 && appContainersSettled(pod, groups)
+	for name, is := range groups {
+		// A container that runs waits for nothing (a start reported as
+		// failed may have started it all the same).
+		if latest := is.latest(); latest != nil && latest.State == runtime.StateRunning {
+			delete(w.waiting, name)
+		}
+	}
+	w.settled = len(w.waiting) == 0 && (initDone && appContainersSettled(pod, groups) || initFailedForGood(pod, groups))
 	return nil
+}
+
+// initFailedForGood reports whether an init container failed in a pod that
+// never restarts: the pod has failed, and nothing will run.
+func initFailedForGood(pod *corev1.Pod, groups map[string]instances) bool {
+	if pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		return false
+	}
+	for i := range pod.Spec.InitContainers {
+		latest := groups[pod.Spec.InitContainers[i].Name].latest()
+		if latest != nil && latest.State == runtime.StateExited && latest.ExitCode != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // appContainersSettled reports whether every app container runs, or has

@@ -122,6 +122,16 @@ func TestNodeAuthorizer(t *testing.T) {
 	// counting once the index has seen it go.
 	mustCreate(t, e.admin, api.Pods, "default", podOn("pa2", "a", "unused", "unused"))
 	wantAllowed(t, "get the secret of a pod bound just now", a.Get(ctx, api.Secrets, "default", "unused", &s))
+	// A watch of it opened meanwhile ends once the pod is gone.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	events, errc, err := a.Watch(wctx, api.Secrets, "default", one("unused"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := <-events; !ok || ev.Type != "ADDED" {
+		t.Fatalf("watch of the secret of a pod bound just now: %v %v", ev.Type, <-errc)
+	}
 	if _, err := e.admin.Delete(ctx, api.Pods, "default", "pa2", client.DeleteOptions{GracePeriodSeconds: 0}); err != nil {
 		t.Fatal(err)
 	}
@@ -131,6 +141,23 @@ func TestNodeAuthorizer(t *testing.T) {
 			t.Fatalf("get the secret of a deleted pod: %v, want Forbidden", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	var unused corev1.Secret
+	if err := e.admin.Get(ctx, api.Secrets, "default", "unused", &unused); err != nil {
+		t.Fatal(err)
+	}
+	unused.StringData = map[string]string{"k": "changed"}
+	if err := e.admin.Update(ctx, api.Secrets, "default", &unused, ""); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev, ok := <-events:
+		if ok {
+			t.Fatalf("the watch delivered %s after the pod using the secret was gone", ev.Type)
+		}
+		wantForbidden(t, "watch the secret of a pod deleted since", <-errc)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the watch neither ended nor delivered the update")
 	}
 
 	// Pods: read all, change the status of its own, delete its own only.

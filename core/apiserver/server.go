@@ -42,6 +42,9 @@ type Config struct {
 	// NodeLeaseTTL is how long a node's heartbeat Lease outlives its last
 	// renewal: the node grace period (registry.LeaseStrategy).
 	NodeLeaseTTL time.Duration
+	// Etcd is the membership of the etcd the server stores in
+	// (etcdmembers.go); nil: not offered.
+	Etcd EtcdMembership
 }
 
 // Server is the API server.
@@ -60,6 +63,7 @@ type Server struct {
 	// pluginReportMaxAge is how old a node's plugin report may be before
 	// `plugin ls` says it does not know (pluginreports.go).
 	pluginReportMaxAge time.Duration
+	etcd               EtcdMembership
 	stop               context.CancelFunc
 }
 
@@ -91,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		objects: &objects{store: cfg.Store, strategies: strategies, now: time.Now, transformers: transform},
 		agents:  newAgentDialer(&tls.Config{Certificates: []tls.Certificate{clientCert}, RootCAs: cfg.CA.Pool(), MinVersion: tls.VersionTLS12}),
+		etcd:    cfg.Etcd,
 	}
 	var ctx context.Context
 	ctx, s.stop = context.WithCancel(context.Background())
@@ -206,10 +211,34 @@ func (s *Server) Delete(ctx context.Context, req *apipb.DeleteRequest) (*apipb.O
 }
 
 func (s *Server) Watch(req *apipb.WatchRequest, stream apipb.Skiff_WatchServer) error {
-	if err := s.authorizeObjects(stream.Context(), verbWatch, req.Resource, req.Namespace, selectedName(req.FieldSelector), "", nil); err != nil {
+	ctx, name := stream.Context(), selectedName(req.FieldSelector)
+	if err := s.authorizeObjects(ctx, verbWatch, req.Resource, req.Namespace, name, "", nil); err != nil {
 		return api.ToGRPC(err)
 	}
-	return api.ToGRPC(s.objects.watch(stream.Context(), req, stream.Send))
+	send := stream.Send
+	if reauthorize(ctx, req.Resource) {
+		// A node may read a ConfigMap or Secret only while its pods use
+		// it: each event is authorized again, and the watch ends with
+		// Forbidden once they no longer do.
+		send = func(ev *apipb.WatchEvent) error {
+			if err := s.authorizeObjects(ctx, verbWatch, req.Resource, req.Namespace, name, "", nil); err != nil {
+				return err
+			}
+			return stream.Send(ev)
+		}
+	}
+	return api.ToGRPC(s.objects.watch(ctx, req, send))
+}
+
+// reauthorize reports whether a watch's events must be authorized one by
+// one: a node's watch of ConfigMaps or Secrets, whose right to read them
+// ends when its pods stop using them.
+func reauthorize(ctx context.Context, resource string) bool {
+	if resource != api.ConfigMaps.Name && resource != api.Secrets.Name {
+		return false
+	}
+	id, err := identityFrom(ctx)
+	return err == nil && !id.InGroup(pki.GroupAdmins)
 }
 
 func (s *Server) Version(context.Context, *apipb.VersionRequest) (*apipb.VersionResponse, error) {

@@ -31,9 +31,10 @@ type Client struct {
 // again. gRPC's default backoff grows to two minutes, and until the next
 // attempt every call fails at once with the last dial error: an agent would
 // stay cut off long after a restarted server is back. client-go dials per
-// request; five seconds apart at most is close to that.
+// request; attempts at most about 5 s apart (4 s, plus gRPC's jitter of up
+// to a fifth) come close to that.
 var reconnect = grpc.ConnectParams{
-	Backoff:           backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+	Backoff:           backoff.Config{BaseDelay: 500 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 4 * time.Second},
 	MinConnectTimeout: 20 * time.Second,
 }
 

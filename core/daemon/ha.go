@@ -43,8 +43,16 @@ func (o *Options) validateHA() error {
 // etcdMember is the embedded etcd member o asks for, without its peer TLS;
 // the zero Options' Dir alone means a single member.
 func (o *Options) etcdMember() (embedetcd.Options, error) {
-	eo := embedetcd.Options{Dir: o.DataDir, Name: o.EtcdName, InitialCluster: o.EtcdInitialCluster, PeerListen: o.EtcdPeerListen}
+	eo := embedetcd.Options{Dir: o.DataDir, Name: o.EtcdName, InitialCluster: o.EtcdInitialCluster, PeerListen: o.EtcdPeerListen, ClusterState: o.EtcdInitialClusterState}
+	switch o.EtcdInitialClusterState {
+	case "", embedetcd.ClusterStateNew, embedetcd.ClusterStateExisting:
+	default:
+		return eo, fmt.Errorf("--etcd-initial-cluster-state %q: want new or existing", o.EtcdInitialClusterState)
+	}
 	if o.EtcdName == "" && o.EtcdInitialCluster == "" && o.EtcdPeerListen == "" {
+		if o.EtcdInitialClusterState == embedetcd.ClusterStateExisting {
+			return eo, fmt.Errorf("--etcd-initial-cluster-state existing needs --etcd-name and --etcd-initial-cluster, as `skiffctl etcd member add` printed them")
+		}
 		return eo, nil
 	}
 	if len(o.EtcdEndpoints) > 0 {

@@ -43,6 +43,8 @@ func TestEtcdMemberOptionErrors(t *testing.T) {
 		{"bad peer listen", Options{EtcdName: "a", EtcdInitialCluster: cluster, EtcdPeerListen: "10.0.0.1"},
 			`--etcd-peer-listen "10.0.0.1": want IP:PORT: "10.0.0.1" is not IP:PORT`},
 		{"bad tls-san", Options{TLSSANs: []string{"lb.example.com,https://lb"}}, `--tls-san "https://lb": want an IP address or a DNS name, not a URL`},
+		{"bad state", Options{EtcdName: "a", EtcdInitialCluster: cluster, EtcdInitialClusterState: "old"}, `--etcd-initial-cluster-state "old": want new or existing`},
+		{"existing alone", Options{EtcdInitialClusterState: "existing"}, "--etcd-initial-cluster-state existing needs --etcd-name and --etcd-initial-cluster"},
 	} {
 		err := tc.o.validateHA()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

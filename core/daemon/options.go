@@ -39,6 +39,9 @@ type Options struct {
 	// IP:PORT (--etcd-peer-listen; default: its URL in
 	// EtcdInitialCluster).
 	EtcdPeerListen string
+	// EtcdInitialClusterState is "new" (or "") or "existing": a member added
+	// to a running cluster (skiffctl etcd member add).
+	EtcdInitialClusterState string
 	// TLSSANs are more names and IPs of the API server's serving
 	// certificate (--tls-san), e.g. a load balancer's address.
 	TLSSANs []string

@@ -131,8 +131,12 @@ func (s *runningServer) startAPI(o *Options) error {
 	if err != nil {
 		return err
 	}
+	membership := apiserver.EtcdMembership{Cluster: s.etcdCli}
+	if s.etcd != nil {
+		membership.Self, membership.Stacked = s.etcd.MemberID(), o.EtcdName != ""
+	}
 	s.api, err = apiserver.New(apiserver.Config{Store: store.New(s.etcdCli), CA: nodeSigningCA(s.ca, o), ServingCert: serving, AgentClientCert: toAgents, EncryptionKeys: s.encryptionKeys,
-		NodeLeaseTTL: o.NodeGracePeriod})
+		NodeLeaseTTL: o.NodeGracePeriod, Etcd: membership})
 	if err != nil {
 		return err
 	}

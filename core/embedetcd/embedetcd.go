@@ -71,6 +71,12 @@ type Options struct {
 	// (default: the address of its URL in InitialCluster), e.g.
 	// 0.0.0.0:2380 behind NAT (etcd's --listen-peer-urls).
 	PeerListen string
+	// ClusterState is ClusterStateNew (the default: the members of
+	// InitialCluster start together and make a new cluster) or
+	// ClusterStateExisting (this member was added to a running cluster
+	// with AddMember, and InitialCluster is what that returned). Used at
+	// the first start only, as InitialCluster.
+	ClusterState string
 	// PeerTLS secures peer traffic when InitialCluster is set.
 	PeerTLS PeerTLS
 	// ReadyTimeout bounds the wait for etcd to serve, that is for a quorum
@@ -225,7 +231,13 @@ func (o Options) Validate() error {
 	if o.Dir == "" {
 		return errors.New("embedded etcd: no data directory")
 	}
+	if o.ClusterState != "" && o.ClusterState != ClusterStateNew && o.ClusterState != ClusterStateExisting {
+		return fmt.Errorf("initial cluster state %q: want %q or %q", o.ClusterState, ClusterStateNew, ClusterStateExisting)
+	}
 	if !o.clustered() {
+		if o.ClusterState == ClusterStateExisting {
+			return errors.New("initial cluster state \"existing\" needs a member name and an initial cluster (the one adding the member printed)")
+		}
 		return nil
 	}
 	if _, _, err := o.Self(); err != nil {
@@ -306,6 +318,9 @@ func StartWith(ctx context.Context, o Options) (*Etcd, error) {
 	case <-e.Server.StopNotify():
 		waitErr = fmt.Errorf("stopped before it was ready (see %s)", cfg.LogOutputs[0])
 	}
+	if waitErr == nil && o.ClusterState == ClusterStateExisting {
+		waitErr = promoteSelf(ctx, e, timeout)
+	}
 	if waitErr != nil {
 		closeUnready(e)
 		if !o.clustered() {
@@ -346,6 +361,9 @@ func configureMember(cfg *embed.Config, o Options) (self Member, others []Member
 	// the membership from it.
 	cfg.InitialCluster = strings.Join(all, ",")
 	cfg.ClusterState = embed.ClusterStateFlagNew
+	if o.ClusterState == ClusterStateExisting {
+		cfg.ClusterState = embed.ClusterStateFlagExisting
+	}
 	cfg.InitialClusterToken = initialClusterToken
 	cfg.PeerTLSInfo = transport.TLSInfo{
 		CertFile:       o.PeerTLS.CertFile,

@@ -2195,6 +2195,372 @@ func (x *PluginReloadResponse) GetOldPid() int64 {
 	return 0
 }
 
+// EtcdMember is one member of the etcd the servers store in, as etcdctl
+// member list shows it.
+type EtcdMember struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// "" until the member first starts.
+	Name          string   `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	PeerUrls      []string `protobuf:"bytes,3,rep,name=peer_urls,json=peerUrls,proto3" json:"peer_urls,omitempty"`
+	ClientUrls    []string `protobuf:"bytes,4,rep,name=client_urls,json=clientUrls,proto3" json:"client_urls,omitempty"`
+	IsLearner     bool     `protobuf:"varint,5,opt,name=is_learner,json=isLearner,proto3" json:"is_learner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMember) Reset() {
+	*x = EtcdMember{}
+	mi := &file_api_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMember) ProtoMessage() {}
+
+func (x *EtcdMember) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMember.ProtoReflect.Descriptor instead.
+func (*EtcdMember) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *EtcdMember) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *EtcdMember) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EtcdMember) GetPeerUrls() []string {
+	if x != nil {
+		return x.PeerUrls
+	}
+	return nil
+}
+
+func (x *EtcdMember) GetClientUrls() []string {
+	if x != nil {
+		return x.ClientUrls
+	}
+	return nil
+}
+
+func (x *EtcdMember) GetIsLearner() bool {
+	if x != nil {
+		return x.IsLearner
+	}
+	return false
+}
+
+type EtcdMembersRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMembersRequest) Reset() {
+	*x = EtcdMembersRequest{}
+	mi := &file_api_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMembersRequest) ProtoMessage() {}
+
+func (x *EtcdMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMembersRequest.ProtoReflect.Descriptor instead.
+func (*EtcdMembersRequest) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{34}
+}
+
+type EtcdMembersResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Members []*EtcdMember          `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	// The member of the server that answered ("" with an external etcd).
+	AnsweredBy    string `protobuf:"bytes,2,opt,name=answered_by,json=answeredBy,proto3" json:"answered_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMembersResponse) Reset() {
+	*x = EtcdMembersResponse{}
+	mi := &file_api_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMembersResponse) ProtoMessage() {}
+
+func (x *EtcdMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMembersResponse.ProtoReflect.Descriptor instead.
+func (*EtcdMembersResponse) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *EtcdMembersResponse) GetMembers() []*EtcdMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *EtcdMembersResponse) GetAnsweredBy() string {
+	if x != nil {
+		return x.AnsweredBy
+	}
+	return ""
+}
+
+// EtcdMemberAddRequest adds a control-plane server's member to the
+// servers' embedded etcd (kubeadm join --control-plane's step).
+type EtcdMemberAddRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// https://IP:PORT
+	PeerUrl       string `protobuf:"bytes,2,opt,name=peer_url,json=peerUrl,proto3" json:"peer_url,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMemberAddRequest) Reset() {
+	*x = EtcdMemberAddRequest{}
+	mi := &file_api_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMemberAddRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMemberAddRequest) ProtoMessage() {}
+
+func (x *EtcdMemberAddRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMemberAddRequest.ProtoReflect.Descriptor instead.
+func (*EtcdMemberAddRequest) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *EtcdMemberAddRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EtcdMemberAddRequest) GetPeerUrl() string {
+	if x != nil {
+		return x.PeerUrl
+	}
+	return ""
+}
+
+type EtcdMemberAddResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Member *EtcdMember            `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	// What the new server starts with: --etcd-initial-cluster (every
+	// member, NAME=URL,...) and --etcd-initial-cluster-state existing.
+	InitialCluster string `protobuf:"bytes,2,opt,name=initial_cluster,json=initialCluster,proto3" json:"initial_cluster,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EtcdMemberAddResponse) Reset() {
+	*x = EtcdMemberAddResponse{}
+	mi := &file_api_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMemberAddResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMemberAddResponse) ProtoMessage() {}
+
+func (x *EtcdMemberAddResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMemberAddResponse.ProtoReflect.Descriptor instead.
+func (*EtcdMemberAddResponse) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *EtcdMemberAddResponse) GetMember() *EtcdMember {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+func (x *EtcdMemberAddResponse) GetInitialCluster() string {
+	if x != nil {
+		return x.InitialCluster
+	}
+	return ""
+}
+
+type EtcdMemberRemoveRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's name, or its ID in hex.
+	Member        string `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMemberRemoveRequest) Reset() {
+	*x = EtcdMemberRemoveRequest{}
+	mi := &file_api_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMemberRemoveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMemberRemoveRequest) ProtoMessage() {}
+
+func (x *EtcdMemberRemoveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMemberRemoveRequest.ProtoReflect.Descriptor instead.
+func (*EtcdMemberRemoveRequest) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *EtcdMemberRemoveRequest) GetMember() string {
+	if x != nil {
+		return x.Member
+	}
+	return ""
+}
+
+type EtcdMemberRemoveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       *EtcdMember            `protobuf:"bytes,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EtcdMemberRemoveResponse) Reset() {
+	*x = EtcdMemberRemoveResponse{}
+	mi := &file_api_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EtcdMemberRemoveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EtcdMemberRemoveResponse) ProtoMessage() {}
+
+func (x *EtcdMemberRemoveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EtcdMemberRemoveResponse.ProtoReflect.Descriptor instead.
+func (*EtcdMemberRemoveResponse) Descriptor() ([]byte, []int) {
+	return file_api_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *EtcdMemberRemoveResponse) GetRemoved() *EtcdMember {
+	if x != nil {
+		return x.Removed
+	}
+	return nil
+}
+
 // JoinRequest is an agent's bootstrap: the cluster's join token and the
 // node it will run.
 type JoinRequest struct {
@@ -2208,7 +2574,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_api_proto_msgTypes[33]
+	mi := &file_api_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2220,7 +2586,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[33]
+	mi := &file_api_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2233,7 +2599,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{33}
+	return file_api_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *JoinRequest) GetToken() string {
@@ -2273,7 +2639,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_api_proto_msgTypes[34]
+	mi := &file_api_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2285,7 +2651,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_proto_msgTypes[34]
+	mi := &file_api_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2298,7 +2664,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_api_proto_rawDescGZIP(), []int{34}
+	return file_api_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *JoinResponse) GetCaPem() []byte {
@@ -2489,7 +2855,31 @@ const file_api_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\"c\n" +
 	"\x14PluginReloadResponse\x122\n" +
 	"\x06plugin\x18\x01 \x01(\v2\x1a.skiff.api.v1.PluginStatusR\x06plugin\x12\x17\n" +
-	"\aold_pid\x18\x02 \x01(\x03R\x06oldPid\"Y\n" +
+	"\aold_pid\x18\x02 \x01(\x03R\x06oldPid\"\x8d\x01\n" +
+	"\n" +
+	"EtcdMember\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +
+	"\tpeer_urls\x18\x03 \x03(\tR\bpeerUrls\x12\x1f\n" +
+	"\vclient_urls\x18\x04 \x03(\tR\n" +
+	"clientUrls\x12\x1d\n" +
+	"\n" +
+	"is_learner\x18\x05 \x01(\bR\tisLearner\"\x14\n" +
+	"\x12EtcdMembersRequest\"j\n" +
+	"\x13EtcdMembersResponse\x122\n" +
+	"\amembers\x18\x01 \x03(\v2\x18.skiff.api.v1.EtcdMemberR\amembers\x12\x1f\n" +
+	"\vanswered_by\x18\x02 \x01(\tR\n" +
+	"answeredBy\"E\n" +
+	"\x14EtcdMemberAddRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bpeer_url\x18\x02 \x01(\tR\apeerUrl\"r\n" +
+	"\x15EtcdMemberAddResponse\x120\n" +
+	"\x06member\x18\x01 \x01(\v2\x18.skiff.api.v1.EtcdMemberR\x06member\x12'\n" +
+	"\x0finitial_cluster\x18\x02 \x01(\tR\x0einitialCluster\"1\n" +
+	"\x17EtcdMemberRemoveRequest\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\tR\x06member\"N\n" +
+	"\x18EtcdMemberRemoveResponse\x122\n" +
+	"\aremoved\x18\x01 \x01(\v2\x18.skiff.api.v1.EtcdMemberR\aremoved\"Y\n" +
 	"\vJoinRequest\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1b\n" +
 	"\tnode_name\x18\x02 \x01(\tR\bnodeName\x12\x17\n" +
@@ -2502,7 +2892,7 @@ const file_api_proto_rawDesc = "" +
 	"client_key\x18\x03 \x01(\fR\tclientKey\x12!\n" +
 	"\fserving_cert\x18\x04 \x01(\fR\vservingCert\x12\x1f\n" +
 	"\vserving_key\x18\x05 \x01(\fR\n" +
-	"servingKey2\xa5\t\n" +
+	"servingKey2\xb6\v\n" +
 	"\x05Skiff\x12;\n" +
 	"\x06Create\x12\x1b.skiff.api.v1.CreateRequest\x1a\x14.skiff.api.v1.Object\x125\n" +
 	"\x03Get\x12\x18.skiff.api.v1.GetRequest\x1a\x14.skiff.api.v1.Object\x12=\n" +
@@ -2522,7 +2912,10 @@ const file_api_proto_rawDesc = "" +
 	"\aVersion\x12\x1c.skiff.api.v1.VersionRequest\x1a\x1d.skiff.api.v1.VersionResponse\x12D\n" +
 	"\n" +
 	"PluginLogs\x12\x1f.skiff.api.v1.PluginLogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12U\n" +
-	"\fPluginReload\x12!.skiff.api.v1.PluginReloadRequest\x1a\".skiff.api.v1.PluginReloadResponse\x12=\n" +
+	"\fPluginReload\x12!.skiff.api.v1.PluginReloadRequest\x1a\".skiff.api.v1.PluginReloadResponse\x12R\n" +
+	"\vEtcdMembers\x12 .skiff.api.v1.EtcdMembersRequest\x1a!.skiff.api.v1.EtcdMembersResponse\x12X\n" +
+	"\rEtcdMemberAdd\x12\".skiff.api.v1.EtcdMemberAddRequest\x1a#.skiff.api.v1.EtcdMemberAddResponse\x12a\n" +
+	"\x10EtcdMemberRemove\x12%.skiff.api.v1.EtcdMemberRemoveRequest\x1a&.skiff.api.v1.EtcdMemberRemoveResponse\x12=\n" +
 	"\x04Join\x12\x19.skiff.api.v1.JoinRequest\x1a\x1a.skiff.api.v1.JoinResponse2\x92\x04\n" +
 	"\tNodeAgent\x128\n" +
 	"\x04Logs\x12\x19.skiff.api.v1.LogsRequest\x1a\x13.skiff.api.v1.Chunk0\x01\x12A\n" +
@@ -2548,43 +2941,50 @@ func file_api_proto_rawDescGZIP() []byte {
 	return file_api_proto_rawDescData
 }
 
-var file_api_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_api_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_api_proto_goTypes = []any{
-	(*Object)(nil),                // 0: skiff.api.v1.Object
-	(*CreateRequest)(nil),         // 1: skiff.api.v1.CreateRequest
-	(*GetRequest)(nil),            // 2: skiff.api.v1.GetRequest
-	(*ListRequest)(nil),           // 3: skiff.api.v1.ListRequest
-	(*ListResponse)(nil),          // 4: skiff.api.v1.ListResponse
-	(*UpdateRequest)(nil),         // 5: skiff.api.v1.UpdateRequest
-	(*DeleteRequest)(nil),         // 6: skiff.api.v1.DeleteRequest
-	(*WatchRequest)(nil),          // 7: skiff.api.v1.WatchRequest
-	(*WatchEvent)(nil),            // 8: skiff.api.v1.WatchEvent
-	(*LogsRequest)(nil),           // 9: skiff.api.v1.LogsRequest
-	(*TermSize)(nil),              // 10: skiff.api.v1.TermSize
-	(*ExecStart)(nil),             // 11: skiff.api.v1.ExecStart
-	(*ExecRequest)(nil),           // 12: skiff.api.v1.ExecRequest
-	(*ExecExit)(nil),              // 13: skiff.api.v1.ExecExit
-	(*ExecResponse)(nil),          // 14: skiff.api.v1.ExecResponse
-	(*PortForwardStart)(nil),      // 15: skiff.api.v1.PortForwardStart
-	(*PortForwardRequest)(nil),    // 16: skiff.api.v1.PortForwardRequest
-	(*PortForwardResponse)(nil),   // 17: skiff.api.v1.PortForwardResponse
-	(*Chunk)(nil),                 // 18: skiff.api.v1.Chunk
-	(*ImageChunk)(nil),            // 19: skiff.api.v1.ImageChunk
-	(*Image)(nil),                 // 20: skiff.api.v1.Image
-	(*ImagesResponse)(nil),        // 21: skiff.api.v1.ImagesResponse
-	(*ListImagesRequest)(nil),     // 22: skiff.api.v1.ListImagesRequest
-	(*PluginStatus)(nil),          // 23: skiff.api.v1.PluginStatus
-	(*PluginsRequest)(nil),        // 24: skiff.api.v1.PluginsRequest
-	(*PluginsResponse)(nil),       // 25: skiff.api.v1.PluginsResponse
-	(*ReportPluginsRequest)(nil),  // 26: skiff.api.v1.ReportPluginsRequest
-	(*ReportPluginsResponse)(nil), // 27: skiff.api.v1.ReportPluginsResponse
-	(*VersionRequest)(nil),        // 28: skiff.api.v1.VersionRequest
-	(*VersionResponse)(nil),       // 29: skiff.api.v1.VersionResponse
-	(*PluginLogsRequest)(nil),     // 30: skiff.api.v1.PluginLogsRequest
-	(*PluginReloadRequest)(nil),   // 31: skiff.api.v1.PluginReloadRequest
-	(*PluginReloadResponse)(nil),  // 32: skiff.api.v1.PluginReloadResponse
-	(*JoinRequest)(nil),           // 33: skiff.api.v1.JoinRequest
-	(*JoinResponse)(nil),          // 34: skiff.api.v1.JoinResponse
+	(*Object)(nil),                   // 0: skiff.api.v1.Object
+	(*CreateRequest)(nil),            // 1: skiff.api.v1.CreateRequest
+	(*GetRequest)(nil),               // 2: skiff.api.v1.GetRequest
+	(*ListRequest)(nil),              // 3: skiff.api.v1.ListRequest
+	(*ListResponse)(nil),             // 4: skiff.api.v1.ListResponse
+	(*UpdateRequest)(nil),            // 5: skiff.api.v1.UpdateRequest
+	(*DeleteRequest)(nil),            // 6: skiff.api.v1.DeleteRequest
+	(*WatchRequest)(nil),             // 7: skiff.api.v1.WatchRequest
+	(*WatchEvent)(nil),               // 8: skiff.api.v1.WatchEvent
+	(*LogsRequest)(nil),              // 9: skiff.api.v1.LogsRequest
+	(*TermSize)(nil),                 // 10: skiff.api.v1.TermSize
+	(*ExecStart)(nil),                // 11: skiff.api.v1.ExecStart
+	(*ExecRequest)(nil),              // 12: skiff.api.v1.ExecRequest
+	(*ExecExit)(nil),                 // 13: skiff.api.v1.ExecExit
+	(*ExecResponse)(nil),             // 14: skiff.api.v1.ExecResponse
+	(*PortForwardStart)(nil),         // 15: skiff.api.v1.PortForwardStart
+	(*PortForwardRequest)(nil),       // 16: skiff.api.v1.PortForwardRequest
+	(*PortForwardResponse)(nil),      // 17: skiff.api.v1.PortForwardResponse
+	(*Chunk)(nil),                    // 18: skiff.api.v1.Chunk
+	(*ImageChunk)(nil),               // 19: skiff.api.v1.ImageChunk
+	(*Image)(nil),                    // 20: skiff.api.v1.Image
+	(*ImagesResponse)(nil),           // 21: skiff.api.v1.ImagesResponse
+	(*ListImagesRequest)(nil),        // 22: skiff.api.v1.ListImagesRequest
+	(*PluginStatus)(nil),             // 23: skiff.api.v1.PluginStatus
+	(*PluginsRequest)(nil),           // 24: skiff.api.v1.PluginsRequest
+	(*PluginsResponse)(nil),          // 25: skiff.api.v1.PluginsResponse
+	(*ReportPluginsRequest)(nil),     // 26: skiff.api.v1.ReportPluginsRequest
+	(*ReportPluginsResponse)(nil),    // 27: skiff.api.v1.ReportPluginsResponse
+	(*VersionRequest)(nil),           // 28: skiff.api.v1.VersionRequest
+	(*VersionResponse)(nil),          // 29: skiff.api.v1.VersionResponse
+	(*PluginLogsRequest)(nil),        // 30: skiff.api.v1.PluginLogsRequest
+	(*PluginReloadRequest)(nil),      // 31: skiff.api.v1.PluginReloadRequest
+	(*PluginReloadResponse)(nil),     // 32: skiff.api.v1.PluginReloadResponse
+	(*EtcdMember)(nil),               // 33: skiff.api.v1.EtcdMember
+	(*EtcdMembersRequest)(nil),       // 34: skiff.api.v1.EtcdMembersRequest
+	(*EtcdMembersResponse)(nil),      // 35: skiff.api.v1.EtcdMembersResponse
+	(*EtcdMemberAddRequest)(nil),     // 36: skiff.api.v1.EtcdMemberAddRequest
+	(*EtcdMemberAddResponse)(nil),    // 37: skiff.api.v1.EtcdMemberAddResponse
+	(*EtcdMemberRemoveRequest)(nil),  // 38: skiff.api.v1.EtcdMemberRemoveRequest
+	(*EtcdMemberRemoveResponse)(nil), // 39: skiff.api.v1.EtcdMemberRemoveResponse
+	(*JoinRequest)(nil),              // 40: skiff.api.v1.JoinRequest
+	(*JoinResponse)(nil),             // 41: skiff.api.v1.JoinResponse
 }
 var file_api_proto_depIdxs = []int32{
 	0,  // 0: skiff.api.v1.ListResponse.items:type_name -> skiff.api.v1.Object
@@ -2598,59 +2998,68 @@ var file_api_proto_depIdxs = []int32{
 	23, // 8: skiff.api.v1.PluginsResponse.plugins:type_name -> skiff.api.v1.PluginStatus
 	23, // 9: skiff.api.v1.ReportPluginsRequest.plugins:type_name -> skiff.api.v1.PluginStatus
 	23, // 10: skiff.api.v1.PluginReloadResponse.plugin:type_name -> skiff.api.v1.PluginStatus
-	1,  // 11: skiff.api.v1.Skiff.Create:input_type -> skiff.api.v1.CreateRequest
-	2,  // 12: skiff.api.v1.Skiff.Get:input_type -> skiff.api.v1.GetRequest
-	3,  // 13: skiff.api.v1.Skiff.List:input_type -> skiff.api.v1.ListRequest
-	5,  // 14: skiff.api.v1.Skiff.Update:input_type -> skiff.api.v1.UpdateRequest
-	6,  // 15: skiff.api.v1.Skiff.Delete:input_type -> skiff.api.v1.DeleteRequest
-	7,  // 16: skiff.api.v1.Skiff.Watch:input_type -> skiff.api.v1.WatchRequest
-	9,  // 17: skiff.api.v1.Skiff.Logs:input_type -> skiff.api.v1.LogsRequest
-	12, // 18: skiff.api.v1.Skiff.Exec:input_type -> skiff.api.v1.ExecRequest
-	16, // 19: skiff.api.v1.Skiff.PortForward:input_type -> skiff.api.v1.PortForwardRequest
-	19, // 20: skiff.api.v1.Skiff.LoadImages:input_type -> skiff.api.v1.ImageChunk
-	22, // 21: skiff.api.v1.Skiff.ListImages:input_type -> skiff.api.v1.ListImagesRequest
-	24, // 22: skiff.api.v1.Skiff.Plugins:input_type -> skiff.api.v1.PluginsRequest
-	26, // 23: skiff.api.v1.Skiff.ReportPlugins:input_type -> skiff.api.v1.ReportPluginsRequest
-	28, // 24: skiff.api.v1.Skiff.Version:input_type -> skiff.api.v1.VersionRequest
-	30, // 25: skiff.api.v1.Skiff.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
-	31, // 26: skiff.api.v1.Skiff.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
-	33, // 27: skiff.api.v1.Skiff.Join:input_type -> skiff.api.v1.JoinRequest
-	9,  // 28: skiff.api.v1.NodeAgent.Logs:input_type -> skiff.api.v1.LogsRequest
-	12, // 29: skiff.api.v1.NodeAgent.Exec:input_type -> skiff.api.v1.ExecRequest
-	16, // 30: skiff.api.v1.NodeAgent.PortForward:input_type -> skiff.api.v1.PortForwardRequest
-	19, // 31: skiff.api.v1.NodeAgent.LoadImages:input_type -> skiff.api.v1.ImageChunk
-	22, // 32: skiff.api.v1.NodeAgent.ListImages:input_type -> skiff.api.v1.ListImagesRequest
-	30, // 33: skiff.api.v1.NodeAgent.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
-	31, // 34: skiff.api.v1.NodeAgent.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
-	0,  // 35: skiff.api.v1.Skiff.Create:output_type -> skiff.api.v1.Object
-	0,  // 36: skiff.api.v1.Skiff.Get:output_type -> skiff.api.v1.Object
-	4,  // 37: skiff.api.v1.Skiff.List:output_type -> skiff.api.v1.ListResponse
-	0,  // 38: skiff.api.v1.Skiff.Update:output_type -> skiff.api.v1.Object
-	0,  // 39: skiff.api.v1.Skiff.Delete:output_type -> skiff.api.v1.Object
-	8,  // 40: skiff.api.v1.Skiff.Watch:output_type -> skiff.api.v1.WatchEvent
-	18, // 41: skiff.api.v1.Skiff.Logs:output_type -> skiff.api.v1.Chunk
-	14, // 42: skiff.api.v1.Skiff.Exec:output_type -> skiff.api.v1.ExecResponse
-	17, // 43: skiff.api.v1.Skiff.PortForward:output_type -> skiff.api.v1.PortForwardResponse
-	21, // 44: skiff.api.v1.Skiff.LoadImages:output_type -> skiff.api.v1.ImagesResponse
-	21, // 45: skiff.api.v1.Skiff.ListImages:output_type -> skiff.api.v1.ImagesResponse
-	25, // 46: skiff.api.v1.Skiff.Plugins:output_type -> skiff.api.v1.PluginsResponse
-	27, // 47: skiff.api.v1.Skiff.ReportPlugins:output_type -> skiff.api.v1.ReportPluginsResponse
-	29, // 48: skiff.api.v1.Skiff.Version:output_type -> skiff.api.v1.VersionResponse
-	18, // 49: skiff.api.v1.Skiff.PluginLogs:output_type -> skiff.api.v1.Chunk
-	32, // 50: skiff.api.v1.Skiff.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
-	34, // 51: skiff.api.v1.Skiff.Join:output_type -> skiff.api.v1.JoinResponse
-	18, // 52: skiff.api.v1.NodeAgent.Logs:output_type -> skiff.api.v1.Chunk
-	14, // 53: skiff.api.v1.NodeAgent.Exec:output_type -> skiff.api.v1.ExecResponse
-	17, // 54: skiff.api.v1.NodeAgent.PortForward:output_type -> skiff.api.v1.PortForwardResponse
-	21, // 55: skiff.api.v1.NodeAgent.LoadImages:output_type -> skiff.api.v1.ImagesResponse
-	21, // 56: skiff.api.v1.NodeAgent.ListImages:output_type -> skiff.api.v1.ImagesResponse
-	18, // 57: skiff.api.v1.NodeAgent.PluginLogs:output_type -> skiff.api.v1.Chunk
-	32, // 58: skiff.api.v1.NodeAgent.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
-	35, // [35:59] is the sub-list for method output_type
-	11, // [11:35] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	33, // 11: skiff.api.v1.EtcdMembersResponse.members:type_name -> skiff.api.v1.EtcdMember
+	33, // 12: skiff.api.v1.EtcdMemberAddResponse.member:type_name -> skiff.api.v1.EtcdMember
+	33, // 13: skiff.api.v1.EtcdMemberRemoveResponse.removed:type_name -> skiff.api.v1.EtcdMember
+	1,  // 14: skiff.api.v1.Skiff.Create:input_type -> skiff.api.v1.CreateRequest
+	2,  // 15: skiff.api.v1.Skiff.Get:input_type -> skiff.api.v1.GetRequest
+	3,  // 16: skiff.api.v1.Skiff.List:input_type -> skiff.api.v1.ListRequest
+	5,  // 17: skiff.api.v1.Skiff.Update:input_type -> skiff.api.v1.UpdateRequest
+	6,  // 18: skiff.api.v1.Skiff.Delete:input_type -> skiff.api.v1.DeleteRequest
+	7,  // 19: skiff.api.v1.Skiff.Watch:input_type -> skiff.api.v1.WatchRequest
+	9,  // 20: skiff.api.v1.Skiff.Logs:input_type -> skiff.api.v1.LogsRequest
+	12, // 21: skiff.api.v1.Skiff.Exec:input_type -> skiff.api.v1.ExecRequest
+	16, // 22: skiff.api.v1.Skiff.PortForward:input_type -> skiff.api.v1.PortForwardRequest
+	19, // 23: skiff.api.v1.Skiff.LoadImages:input_type -> skiff.api.v1.ImageChunk
+	22, // 24: skiff.api.v1.Skiff.ListImages:input_type -> skiff.api.v1.ListImagesRequest
+	24, // 25: skiff.api.v1.Skiff.Plugins:input_type -> skiff.api.v1.PluginsRequest
+	26, // 26: skiff.api.v1.Skiff.ReportPlugins:input_type -> skiff.api.v1.ReportPluginsRequest
+	28, // 27: skiff.api.v1.Skiff.Version:input_type -> skiff.api.v1.VersionRequest
+	30, // 28: skiff.api.v1.Skiff.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
+	31, // 29: skiff.api.v1.Skiff.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
+	34, // 30: skiff.api.v1.Skiff.EtcdMembers:input_type -> skiff.api.v1.EtcdMembersRequest
+	36, // 31: skiff.api.v1.Skiff.EtcdMemberAdd:input_type -> skiff.api.v1.EtcdMemberAddRequest
+	38, // 32: skiff.api.v1.Skiff.EtcdMemberRemove:input_type -> skiff.api.v1.EtcdMemberRemoveRequest
+	40, // 33: skiff.api.v1.Skiff.Join:input_type -> skiff.api.v1.JoinRequest
+	9,  // 34: skiff.api.v1.NodeAgent.Logs:input_type -> skiff.api.v1.LogsRequest
+	12, // 35: skiff.api.v1.NodeAgent.Exec:input_type -> skiff.api.v1.ExecRequest
+	16, // 36: skiff.api.v1.NodeAgent.PortForward:input_type -> skiff.api.v1.PortForwardRequest
+	19, // 37: skiff.api.v1.NodeAgent.LoadImages:input_type -> skiff.api.v1.ImageChunk
+	22, // 38: skiff.api.v1.NodeAgent.ListImages:input_type -> skiff.api.v1.ListImagesRequest
+	30, // 39: skiff.api.v1.NodeAgent.PluginLogs:input_type -> skiff.api.v1.PluginLogsRequest
+	31, // 40: skiff.api.v1.NodeAgent.PluginReload:input_type -> skiff.api.v1.PluginReloadRequest
+	0,  // 41: skiff.api.v1.Skiff.Create:output_type -> skiff.api.v1.Object
+	0,  // 42: skiff.api.v1.Skiff.Get:output_type -> skiff.api.v1.Object
+	4,  // 43: skiff.api.v1.Skiff.List:output_type -> skiff.api.v1.ListResponse
+	0,  // 44: skiff.api.v1.Skiff.Update:output_type -> skiff.api.v1.Object
+	0,  // 45: skiff.api.v1.Skiff.Delete:output_type -> skiff.api.v1.Object
+	8,  // 46: skiff.api.v1.Skiff.Watch:output_type -> skiff.api.v1.WatchEvent
+	18, // 47: skiff.api.v1.Skiff.Logs:output_type -> skiff.api.v1.Chunk
+	14, // 48: skiff.api.v1.Skiff.Exec:output_type -> skiff.api.v1.ExecResponse
+	17, // 49: skiff.api.v1.Skiff.PortForward:output_type -> skiff.api.v1.PortForwardResponse
+	21, // 50: skiff.api.v1.Skiff.LoadImages:output_type -> skiff.api.v1.ImagesResponse
+	21, // 51: skiff.api.v1.Skiff.ListImages:output_type -> skiff.api.v1.ImagesResponse
+	25, // 52: skiff.api.v1.Skiff.Plugins:output_type -> skiff.api.v1.PluginsResponse
+	27, // 53: skiff.api.v1.Skiff.ReportPlugins:output_type -> skiff.api.v1.ReportPluginsResponse
+	29, // 54: skiff.api.v1.Skiff.Version:output_type -> skiff.api.v1.VersionResponse
+	18, // 55: skiff.api.v1.Skiff.PluginLogs:output_type -> skiff.api.v1.Chunk
+	32, // 56: skiff.api.v1.Skiff.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
+	35, // 57: skiff.api.v1.Skiff.EtcdMembers:output_type -> skiff.api.v1.EtcdMembersResponse
+	37, // 58: skiff.api.v1.Skiff.EtcdMemberAdd:output_type -> skiff.api.v1.EtcdMemberAddResponse
+	39, // 59: skiff.api.v1.Skiff.EtcdMemberRemove:output_type -> skiff.api.v1.EtcdMemberRemoveResponse
+	41, // 60: skiff.api.v1.Skiff.Join:output_type -> skiff.api.v1.JoinResponse
+	18, // 61: skiff.api.v1.NodeAgent.Logs:output_type -> skiff.api.v1.Chunk
+	14, // 62: skiff.api.v1.NodeAgent.Exec:output_type -> skiff.api.v1.ExecResponse
+	17, // 63: skiff.api.v1.NodeAgent.PortForward:output_type -> skiff.api.v1.PortForwardResponse
+	21, // 64: skiff.api.v1.NodeAgent.LoadImages:output_type -> skiff.api.v1.ImagesResponse
+	21, // 65: skiff.api.v1.NodeAgent.ListImages:output_type -> skiff.api.v1.ImagesResponse
+	18, // 66: skiff.api.v1.NodeAgent.PluginLogs:output_type -> skiff.api.v1.Chunk
+	32, // 67: skiff.api.v1.NodeAgent.PluginReload:output_type -> skiff.api.v1.PluginReloadResponse
+	41, // [41:68] is the sub-list for method output_type
+	14, // [14:41] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_api_proto_init() }
@@ -2683,7 +3092,7 @@ func file_api_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_proto_rawDesc), len(file_api_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   35,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

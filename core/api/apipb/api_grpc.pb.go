@@ -23,23 +23,26 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Skiff_Create_FullMethodName        = "/skiff.api.v1.Skiff/Create"
-	Skiff_Get_FullMethodName           = "/skiff.api.v1.Skiff/Get"
-	Skiff_List_FullMethodName          = "/skiff.api.v1.Skiff/List"
-	Skiff_Update_FullMethodName        = "/skiff.api.v1.Skiff/Update"
-	Skiff_Delete_FullMethodName        = "/skiff.api.v1.Skiff/Delete"
-	Skiff_Watch_FullMethodName         = "/skiff.api.v1.Skiff/Watch"
-	Skiff_Logs_FullMethodName          = "/skiff.api.v1.Skiff/Logs"
-	Skiff_Exec_FullMethodName          = "/skiff.api.v1.Skiff/Exec"
-	Skiff_PortForward_FullMethodName   = "/skiff.api.v1.Skiff/PortForward"
-	Skiff_LoadImages_FullMethodName    = "/skiff.api.v1.Skiff/LoadImages"
-	Skiff_ListImages_FullMethodName    = "/skiff.api.v1.Skiff/ListImages"
-	Skiff_Plugins_FullMethodName       = "/skiff.api.v1.Skiff/Plugins"
-	Skiff_ReportPlugins_FullMethodName = "/skiff.api.v1.Skiff/ReportPlugins"
-	Skiff_Version_FullMethodName       = "/skiff.api.v1.Skiff/Version"
-	Skiff_PluginLogs_FullMethodName    = "/skiff.api.v1.Skiff/PluginLogs"
-	Skiff_PluginReload_FullMethodName  = "/skiff.api.v1.Skiff/PluginReload"
-	Skiff_Join_FullMethodName          = "/skiff.api.v1.Skiff/Join"
+	Skiff_Create_FullMethodName           = "/skiff.api.v1.Skiff/Create"
+	Skiff_Get_FullMethodName              = "/skiff.api.v1.Skiff/Get"
+	Skiff_List_FullMethodName             = "/skiff.api.v1.Skiff/List"
+	Skiff_Update_FullMethodName           = "/skiff.api.v1.Skiff/Update"
+	Skiff_Delete_FullMethodName           = "/skiff.api.v1.Skiff/Delete"
+	Skiff_Watch_FullMethodName            = "/skiff.api.v1.Skiff/Watch"
+	Skiff_Logs_FullMethodName             = "/skiff.api.v1.Skiff/Logs"
+	Skiff_Exec_FullMethodName             = "/skiff.api.v1.Skiff/Exec"
+	Skiff_PortForward_FullMethodName      = "/skiff.api.v1.Skiff/PortForward"
+	Skiff_LoadImages_FullMethodName       = "/skiff.api.v1.Skiff/LoadImages"
+	Skiff_ListImages_FullMethodName       = "/skiff.api.v1.Skiff/ListImages"
+	Skiff_Plugins_FullMethodName          = "/skiff.api.v1.Skiff/Plugins"
+	Skiff_ReportPlugins_FullMethodName    = "/skiff.api.v1.Skiff/ReportPlugins"
+	Skiff_Version_FullMethodName          = "/skiff.api.v1.Skiff/Version"
+	Skiff_PluginLogs_FullMethodName       = "/skiff.api.v1.Skiff/PluginLogs"
+	Skiff_PluginReload_FullMethodName     = "/skiff.api.v1.Skiff/PluginReload"
+	Skiff_EtcdMembers_FullMethodName      = "/skiff.api.v1.Skiff/EtcdMembers"
+	Skiff_EtcdMemberAdd_FullMethodName    = "/skiff.api.v1.Skiff/EtcdMemberAdd"
+	Skiff_EtcdMemberRemove_FullMethodName = "/skiff.api.v1.Skiff/EtcdMemberRemove"
+	Skiff_Join_FullMethodName             = "/skiff.api.v1.Skiff/Join"
 )
 
 // SkiffClient is the client API for Skiff service.
@@ -62,6 +65,11 @@ type SkiffClient interface {
 	Version(ctx context.Context, in *VersionRequest, opts ...grpc.CallOption) (*VersionResponse, error)
 	PluginLogs(ctx context.Context, in *PluginLogsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Chunk], error)
 	PluginReload(ctx context.Context, in *PluginReloadRequest, opts ...grpc.CallOption) (*PluginReloadResponse, error)
+	// The embedded etcd's members (admins only; an external etcd's are
+	// listed, not changed).
+	EtcdMembers(ctx context.Context, in *EtcdMembersRequest, opts ...grpc.CallOption) (*EtcdMembersResponse, error)
+	EtcdMemberAdd(ctx context.Context, in *EtcdMemberAddRequest, opts ...grpc.CallOption) (*EtcdMemberAddResponse, error)
+	EtcdMemberRemove(ctx context.Context, in *EtcdMemberRemoveRequest, opts ...grpc.CallOption) (*EtcdMemberRemoveResponse, error)
 	// Join is the one call that needs no client certificate: an agent
 	// trades a bootstrap token for its node credentials.
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error)
@@ -271,6 +279,36 @@ func (c *skiffClient) PluginReload(ctx context.Context, in *PluginReloadRequest,
 	return out, nil
 }
 
+func (c *skiffClient) EtcdMembers(ctx context.Context, in *EtcdMembersRequest, opts ...grpc.CallOption) (*EtcdMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdMembersResponse)
+	err := c.cc.Invoke(ctx, Skiff_EtcdMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *skiffClient) EtcdMemberAdd(ctx context.Context, in *EtcdMemberAddRequest, opts ...grpc.CallOption) (*EtcdMemberAddResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdMemberAddResponse)
+	err := c.cc.Invoke(ctx, Skiff_EtcdMemberAdd_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *skiffClient) EtcdMemberRemove(ctx context.Context, in *EtcdMemberRemoveRequest, opts ...grpc.CallOption) (*EtcdMemberRemoveResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EtcdMemberRemoveResponse)
+	err := c.cc.Invoke(ctx, Skiff_EtcdMemberRemove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *skiffClient) Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (*JoinResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(JoinResponse)
@@ -301,6 +339,11 @@ type SkiffServer interface {
 	Version(context.Context, *VersionRequest) (*VersionResponse, error)
 	PluginLogs(*PluginLogsRequest, grpc.ServerStreamingServer[Chunk]) error
 	PluginReload(context.Context, *PluginReloadRequest) (*PluginReloadResponse, error)
+	// The embedded etcd's members (admins only; an external etcd's are
+	// listed, not changed).
+	EtcdMembers(context.Context, *EtcdMembersRequest) (*EtcdMembersResponse, error)
+	EtcdMemberAdd(context.Context, *EtcdMemberAddRequest) (*EtcdMemberAddResponse, error)
+	EtcdMemberRemove(context.Context, *EtcdMemberRemoveRequest) (*EtcdMemberRemoveResponse, error)
 	// Join is the one call that needs no client certificate: an agent
 	// trades a bootstrap token for its node credentials.
 	Join(context.Context, *JoinRequest) (*JoinResponse, error)
@@ -361,6 +404,15 @@ func (UnimplementedSkiffServer) PluginLogs(*PluginLogsRequest, grpc.ServerStream
 }
 func (UnimplementedSkiffServer) PluginReload(context.Context, *PluginReloadRequest) (*PluginReloadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PluginReload not implemented")
+}
+func (UnimplementedSkiffServer) EtcdMembers(context.Context, *EtcdMembersRequest) (*EtcdMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EtcdMembers not implemented")
+}
+func (UnimplementedSkiffServer) EtcdMemberAdd(context.Context, *EtcdMemberAddRequest) (*EtcdMemberAddResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EtcdMemberAdd not implemented")
+}
+func (UnimplementedSkiffServer) EtcdMemberRemove(context.Context, *EtcdMemberRemoveRequest) (*EtcdMemberRemoveResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EtcdMemberRemove not implemented")
 }
 func (UnimplementedSkiffServer) Join(context.Context, *JoinRequest) (*JoinResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Join not implemented")
@@ -620,6 +672,60 @@ func _Skiff_PluginReload_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Skiff_EtcdMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SkiffServer).EtcdMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Skiff_EtcdMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SkiffServer).EtcdMembers(ctx, req.(*EtcdMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Skiff_EtcdMemberAdd_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdMemberAddRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SkiffServer).EtcdMemberAdd(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Skiff_EtcdMemberAdd_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SkiffServer).EtcdMemberAdd(ctx, req.(*EtcdMemberAddRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Skiff_EtcdMemberRemove_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EtcdMemberRemoveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SkiffServer).EtcdMemberRemove(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Skiff_EtcdMemberRemove_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SkiffServer).EtcdMemberRemove(ctx, req.(*EtcdMemberRemoveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Skiff_Join_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(JoinRequest)
 	if err := dec(in); err != nil {
@@ -684,6 +790,18 @@ var Skiff_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PluginReload",
 			Handler:    _Skiff_PluginReload_Handler,
+		},
+		{
+			MethodName: "EtcdMembers",
+			Handler:    _Skiff_EtcdMembers_Handler,
+		},
+		{
+			MethodName: "EtcdMemberAdd",
+			Handler:    _Skiff_EtcdMemberAdd_Handler,
+		},
+		{
+			MethodName: "EtcdMemberRemove",
+			Handler:    _Skiff_EtcdMemberRemove_Handler,
 		},
 		{
 			MethodName: "Join",

@@ -395,6 +395,16 @@ func TestServerFlagReplacesTheContextsServer(t *testing.T) {
 	if err != nil || r.Cluster.Server != "10.0.0.100:6443" {
 		t.Errorf("with -s: server %q, %v", r.Cluster.Server, err)
 	}
+	for in, want := range map[string]string{"https://10.0.0.100:6443/": "10.0.0.100:6443", "https://lb.example.com:6443": "lb.example.com:6443"} {
+		if _, r, err := (&ConfigFlags{ConfigPath: p, Server: in}).resolve(); err != nil || r.Cluster.Server != want {
+			t.Errorf("--server %s: %q, %v, want %s", in, r.Cluster.Server, err, want)
+		}
+	}
+	for in, want := range map[string]string{"http://10.0.0.100:6443": "served over TLS", "10.0.0.100": "want HOST:PORT"} {
+		if _, _, err := (&ConfigFlags{ConfigPath: p, Server: in}).resolve(); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--server %s: %v, want %q", in, err, want)
+		}
+	}
 	if now := readClientConfigFile(t, p); now.Clusters[0].Server != before && now.Clusters[1].Server != before {
 		t.Errorf("the client config file was changed: %+v", now.Clusters)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,9 +58,25 @@ func (f *ConfigFlags) resolve() (path string, r clientconfig.Resolved, err error
 		return path, r, fmt.Errorf("client config %s: %w", path, err)
 	}
 	if f.Server != "" {
-		r.Cluster.Server = f.Server
+		if r.Cluster.Server, err = serverAddress(f.Server); err != nil {
+			return path, r, err
+		}
 	}
 	return path, r, nil
+}
+
+// serverAddress is --server as HOST:PORT; kubectl's https://HOST:PORT form
+// is taken too (the API is TLS only).
+func serverAddress(s string) (string, error) {
+	if rest, ok := strings.CutPrefix(s, "https://"); ok {
+		s = strings.TrimSuffix(rest, "/")
+	} else if strings.Contains(s, "://") {
+		return "", fmt.Errorf("--server %q: want HOST:PORT or https://HOST:PORT (the API is served over TLS)", s)
+	}
+	if _, _, err := net.SplitHostPort(s); err != nil {
+		return "", fmt.Errorf("--server %q: want HOST:PORT: %w", s, err)
+	}
+	return s, nil
 }
 
 // Factory gives commands what they need from outside: a connected client,

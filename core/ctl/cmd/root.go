@@ -39,6 +39,7 @@ and it takes ordinary Kubernetes v1 manifests.`,
 		NewCmdPortForward(f, streams),
 		NewCmdImage(f, streams),
 		NewCmdPlugin(f, streams),
+		NewCmdEtcd(f, streams),
 		NewCmdToken(f, flags, streams),
 		NewCmdCertificate(f, streams),
 		NewCmdConfig(flags, streams),
@@ -53,6 +54,16 @@ func requireArgs(n int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) < n {
 			return usageErrorf(cmd.CommandPath(), "%s", what)
+		}
+		return nil
+	}
+}
+
+// exactArgs wants exactly n positional arguments, named by what.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf(cmd.CommandPath(), "want %s, got %d arguments", what, len(args))
 		}
 		return nil
 	}

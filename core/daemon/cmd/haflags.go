@@ -20,6 +20,8 @@ func etcdMemberFlags(cmd *cobra.Command, o *daemon.Options) {
 		"embedded etcd members of every server, NAME=https://IP:PORT,... (etcd's --initial-cluster); peers talk TLS with certificates of the cluster CA, which every server must share. "+
 			"Read at the first start only: later starts use the membership in the data dir. Empty: a single member on loopback")
 	f.StringVar(&o.EtcdPeerListen, "etcd-peer-listen", "", "IP:PORT this server's member listens on for its peers, e.g. 0.0.0.0:2380 (default: its URL in --etcd-initial-cluster)")
+	f.StringVar(&o.EtcdInitialClusterState, "etcd-initial-cluster-state", "new",
+		"new: the members of --etcd-initial-cluster start together; existing: this member was added to a running cluster with `skiffctl etcd member add`, which printed the --etcd-initial-cluster to use (etcd's --initial-cluster-state)")
 }
 
 // tlsSANsFlag is --tls-san: IPs and DNS names, comma-separated and

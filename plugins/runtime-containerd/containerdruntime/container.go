@@ -451,9 +451,15 @@ func listLoaded(ctx context.Context, c *conn, labels map[string]string) ([]loade
 // container's task costs two calls to containerd, each reaching its shim;
 // one List costs a single call, but containerd asks every task of the
 // namespace for its state, listed or not. The node-wide listing, every
-// second, wins by far; a pod's own listing (a container or two, on a node
-// with many) stays with the calls that reach only its shims.
-const listTasksAbove = 2
+// second, wins by far; a pod's own listing (a few containers, on a node
+// with many) stays with the calls that reach only its own shims, so that
+// one stuck shim elsewhere does not hold up its sync. A variable for
+// tests.
+var listTasksAbove = 8
+
+// listTasksTimeout bounds the List: a shim that does not answer holds it
+// up, and the per-container calls are then the better way.
+const listTasksTimeout = 5 * time.Second
 
 // taskStates is the state of every task of the namespace, by container ID,
 // if ls has enough containers that may still have one; else nil, and each
@@ -468,8 +474,13 @@ func taskStates(ctx context.Context, c *conn, ls []loaded) (map[string]*task.Pro
 	if live <= listTasksAbove {
 		return nil, nil
 	}
-	resp, err := c.client.TaskService().List(ctx, &tasks.ListTasksRequest{})
+	lctx, cancel := context.WithTimeout(ctx, listTasksTimeout)
+	defer cancel()
+	resp, err := c.client.TaskService().List(lctx, &tasks.ListTasksRequest{})
 	if err != nil {
+		if ctx.Err() == nil {
+			return nil, nil // ask each container's task instead
+		}
 		return nil, fmt.Errorf("tasks of namespace %q: %w", c.namespace, errdefs.FromGRPC(err))
 	}
 	states := make(map[string]*task.Process, len(resp.Tasks))

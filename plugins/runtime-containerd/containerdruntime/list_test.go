@@ -15,12 +15,13 @@ import (
 )
 
 // TestListContainersTaskStates lists containers in every state, more of
-// them alive than listTasksAbove so that ListContainers takes their states
+// them alive than listTasksAbove (lowered to 2) so that ListContainers takes their states
 // from one task listing, and checks each against what ContainerStatus
 // (which asks for its task alone) reports. Then one container is killed
 // and another loses its task behind the plugin's back, with no watcher to
 // see it: the listing must find both exited, the first with its exit.
 func TestListContainersTaskStates(t *testing.T) {
+	listTasksAboveTwo(t)
 	labels := map[string]string{"test": "list-tasks"}
 	r, sb := featureEnv(t, "skiff-list-tasks", runtime.SandboxConfig{Labels: labels})
 	ctx := testCtx(t)
@@ -95,6 +96,7 @@ func TestListContainersTaskStates(t *testing.T) {
 // has no task in a listing taken just after. That is the exit the labels
 // now hold, not a task that disappeared (255).
 func TestListedStatusWithLabelsReadBeforeTheExit(t *testing.T) {
+	listTasksAboveTwo(t)
 	labels := map[string]string{"test": "list-race"}
 	r, sb := featureEnv(t, "skiff-list-race", runtime.SandboxConfig{Labels: labels})
 	for _, name := range []string{"a", "b", "c"} {
@@ -136,6 +138,14 @@ func TestListedStatusWithLabelsReadBeforeTheExit(t *testing.T) {
 	if st.State != runtime.StateExited || st.ExitCode != 3 || st.Reason != "Error" {
 		t.Errorf("listed status from labels read before the exit: %+v, want exited with code 3", st)
 	}
+}
+
+// listTasksAboveTwo lowers the threshold for the test, so a handful of
+// containers take the task listing.
+func listTasksAboveTwo(t *testing.T) {
+	old := listTasksAbove
+	listTasksAbove = 2
+	t.Cleanup(func() { listTasksAbove = old })
 }
 
 // listedTaskStates is what ListContainers(labels) takes the task states

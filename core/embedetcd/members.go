@@ -1,0 +1,170 @@
+package embedetcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
+	etcderrors "go.etcd.io/etcd/server/v3/etcdserver/errors"
+)
+
+// Membership changes of a running etcd, as `etcdctl member add|remove`
+// make them and kubeadm's `join --control-plane` and `reset` use them: a
+// control-plane server is added as a learner (kubeadm's EtcdLearnerMode),
+// which does not count in the quorum, so the cluster keeps serving however
+// long the new server takes to start; the new member starts with
+// ClusterState "existing" and the initial cluster AddMember returns, and
+// promotes itself to a voting member once it has caught up (StartWith).
+// A server taken out for good is removed.
+
+// ClusterStateNew and ClusterStateExisting are Options.ClusterState (etcd's
+// --initial-cluster-state).
+const (
+	ClusterStateNew      = "new"
+	ClusterStateExisting = "existing"
+)
+
+// AddMember adds a member name with peer URL peerURL (https://IP:PORT) to
+// the cluster c belongs to, as a learner, and returns it with the initial
+// cluster (NAME=URL,...: every member, the new one included) that the new
+// member must start with, together with ClusterState "existing".
+func AddMember(ctx context.Context, c clientv3.Cluster, name, peerURL string) (*etcdserverpb.Member, string, error) {
+	if err := validName(name); err != nil || name == "" {
+		if err == nil {
+			err = errors.New("name is empty")
+		}
+		return nil, "", fmt.Errorf("member %q: %w", name, err)
+	}
+	u, err := parsePeerURL(peerURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("member %q: %w", name, err)
+	}
+	list, err := c.MemberList(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("list etcd members: %w", err)
+	}
+	for _, m := range list.Members {
+		switch {
+		case m.Name == name:
+			return nil, "", fmt.Errorf("member %q: a member of that name exists (%x)", name, m.ID)
+		case slices.Contains(m.PeerURLs, u.String()):
+			return nil, "", fmt.Errorf("member %q: member %q (%x) has the peer URL %s", name, m.Name, m.ID, u.String())
+		case m.Name == "":
+			// etcd names a member when it first starts; the initial cluster
+			// of another one could not name this one.
+			return nil, "", fmt.Errorf("member %x (%s) was added but has not started: start it or remove it first", m.ID, strings.Join(m.PeerURLs, ","))
+		}
+	}
+	resp, err := c.MemberAddAsLearner(ctx, []string{u.String()})
+	if err != nil {
+		return nil, "", fmt.Errorf("add etcd member %q: %w", name, err)
+	}
+	added := resp.Member
+	added.Name = name
+	var all []string
+	for _, m := range resp.Members {
+		n := m.Name
+		if m.ID == added.ID {
+			n = name
+		}
+		for _, p := range m.PeerURLs {
+			all = append(all, n+"="+p)
+		}
+	}
+	return added, strings.Join(all, ","), nil
+}
+
+// RemoveMember removes the member named nameOrID (its name, or its ID in
+// hex as etcdctl prints it) from the cluster c belongs to. It refuses to
+// remove self (the member c talks through: its server would lose its
+// store mid-request) and the last member.
+func RemoveMember(ctx context.Context, c clientv3.Cluster, nameOrID string, self uint64) (*etcdserverpb.Member, error) {
+	list, err := c.MemberList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list etcd members: %w", err)
+	}
+	m := findMember(list.Members, nameOrID)
+	switch {
+	case m == nil:
+		return nil, fmt.Errorf("etcd member %q: not found (members: %s)", nameOrID, memberNames(list.Members))
+	case len(list.Members) == 1:
+		return nil, fmt.Errorf("etcd member %q: it is the only member", nameOrID)
+	case self != 0 && m.ID == self:
+		return nil, fmt.Errorf("etcd member %q: it is the member of the server answering this request; ask another server", nameOrID)
+	}
+	if _, err := c.MemberRemove(ctx, m.ID); err != nil {
+		if strings.Contains(err.Error(), "unhealthy cluster") {
+			err = fmt.Errorf("%w (etcd refuses a change that could cost it its quorum: a member is unreachable, or has been connected for less than 5s; retry once every member is up)", err)
+		}
+		return nil, fmt.Errorf("remove etcd member %q (%x): %w", m.Name, m.ID, err)
+	}
+	return m, nil
+}
+
+func findMember(members []*etcdserverpb.Member, nameOrID string) *etcdserverpb.Member {
+	for _, m := range members {
+		if m.Name != "" && m.Name == nameOrID {
+			return m
+		}
+	}
+	if id, err := strconv.ParseUint(nameOrID, 16, 64); err == nil {
+		for _, m := range members {
+			if m.ID == id {
+				return m
+			}
+		}
+	}
+	return nil
+}
+
+func memberNames(members []*etcdserverpb.Member) string {
+	names := make([]string, 0, len(members))
+	for _, m := range members {
+		n := m.Name
+		if n == "" {
+			n = strconv.FormatUint(m.ID, 16) + " (not started)"
+		}
+		names = append(names, n)
+	}
+	return strings.Join(names, ", ")
+}
+
+// MemberID is the ID of this member in its cluster.
+func (e *Etcd) MemberID() uint64 { return uint64(e.e.Server.MemberID()) }
+
+// promoteSelf makes e, started as a learner added by AddMember, a voting
+// member: etcd refuses until the learner has caught up with the leader's
+// log, so it tries again until timeout. A member that votes already (a
+// later start) has nothing to do.
+func promoteSelf(ctx context.Context, e *embed.Etcd, timeout time.Duration) error {
+	id := e.Server.MemberID()
+	deadline := time.Now().Add(timeout)
+	for {
+		m := e.Server.Cluster().Member(id)
+		if m == nil || !m.IsLearner {
+			return nil
+		}
+		_, err := e.Server.PromoteMember(ctx, uint64(id))
+		switch {
+		case err == nil || errors.Is(err, membership.ErrMemberNotLearner):
+			return nil
+		case !errors.Is(err, etcderrors.ErrLearnerNotReady) && !errors.Is(err, etcderrors.ErrNotLeader) && !errors.Is(err, etcderrors.ErrTimeout):
+			return fmt.Errorf("promote learner %x: %w", uint64(id), err)
+		case time.Now().After(deadline):
+			return fmt.Errorf("promote learner %x: not caught up with the leader after %v: %w", uint64(id), timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
