@@ -500,13 +500,9 @@ func (r *Runtime) listedStatus(ctx context.Context, l loaded, states map[string]
 	if states == nil {
 		return r.status(ctx, l)
 	}
-	info, err := l.ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
-	if err != nil {
-		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", l.what(), err)
-	}
-	st := staticStatus(l.ctr.ID(), info.CreatedAt, l.labels)
-	if st.State == runtime.StateExited {
-		return st, nil
+	st, exited, err := labelStatus(ctx, l)
+	if err != nil || exited {
+		return st, err
 	}
 	p, ok := states[l.ctr.ID()]
 	switch {
@@ -526,27 +522,34 @@ func (r *Runtime) listedStatus(ctx context.Context, l loaded, states map[string]
 	return st, nil
 }
 
+// labelStatus is what the container's labels say of it; exited reports
+// that they hold its exit, which is then all there is to know.
+func labelStatus(ctx context.Context, l loaded) (st runtime.ContainerStatus, exited bool, err error) {
+	info, err := l.ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
+	if err != nil {
+		return runtime.ContainerStatus{}, false, fmt.Errorf("%s: %w", l.what(), err)
+	}
+	st = staticStatus(l.ctr.ID(), info.CreatedAt, l.labels)
+	return st, st.State == runtime.StateExited, nil
+}
+
 // status reports a container from its labels and its task. A stopped task
 // is finalized on the way, so its exit is in the labels from then on.
 func (r *Runtime) status(ctx context.Context, l loaded) (runtime.ContainerStatus, error) {
-	info, err := l.ctr.Info(ctx, containerd.WithoutRefreshedMetadata)
-	if err != nil {
-		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", l.what(), err)
-	}
-	st := staticStatus(l.ctr.ID(), info.CreatedAt, l.labels)
-	if st.State == runtime.StateExited {
-		return st, nil
+	st, exited, err := labelStatus(ctx, l)
+	if err != nil || exited {
+		return st, err
 	}
 	task, err := l.ctr.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
-		return r.taskGone(ctx, l, info.CreatedAt, st)
+		return r.taskGone(ctx, l, st.CreatedAt, st)
 	}
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", l.what(), err)
 	}
 	ts, err := task.Status(ctx)
 	if errdefs.IsNotFound(err) {
-		return r.taskGone(ctx, l, info.CreatedAt, st)
+		return r.taskGone(ctx, l, st.CreatedAt, st)
 	}
 	if err != nil {
 		return runtime.ContainerStatus{}, fmt.Errorf("%s: task: %w", l.what(), err)
@@ -564,7 +567,7 @@ func (r *Runtime) status(ctx context.Context, l loaded) (runtime.ContainerStatus
 		if err != nil {
 			return runtime.ContainerStatus{}, fmt.Errorf("%s: %w", l.what(), err)
 		}
-		st = staticStatus(l.ctr.ID(), info.CreatedAt, labels)
+		st = staticStatus(l.ctr.ID(), st.CreatedAt, labels)
 	default:
 		st.State = runtime.StateUnknown
 	}
