@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"context"
+	"errors"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -65,7 +66,7 @@ func (s *Server) EtcdMemberAdd(ctx context.Context, req *apipb.EtcdMemberAddRequ
 	}
 	m, initial, err := embedetcd.AddMember(ctx, e.Cluster, req.Name, req.PeerUrl)
 	if err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
+		return nil, membershipError(err)
 	}
 	return &apipb.EtcdMemberAddResponse{Member: etcdMemberPB(m), InitialCluster: initial}, nil
 }
@@ -78,7 +79,7 @@ func (s *Server) EtcdMemberRemove(ctx context.Context, req *apipb.EtcdMemberRemo
 	}
 	m, err := embedetcd.RemoveMember(ctx, e.Cluster, req.Member, e.Self)
 	if err != nil {
-		return nil, status.Error(codes.FailedPrecondition, err.Error())
+		return nil, membershipError(err)
 	}
 	return &apipb.EtcdMemberRemoveResponse{Removed: etcdMemberPB(m)}, nil
 }
@@ -96,6 +97,17 @@ func (s *Server) embeddedEtcd() (EtcdMembership, error) {
 			"members can be added only to servers started with --etcd-name and --etcd-initial-cluster")
 	}
 	return e, nil
+}
+
+// membershipError is a refused change as FailedPrecondition, and etcd's
+// own failure (no quorum, a member just started) as Unavailable: try
+// again.
+func membershipError(err error) error {
+	var r *embedetcd.RefusedError
+	if errors.As(err, &r) {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return status.Error(codes.Unavailable, err.Error())
 }
 
 func etcdMemberPB(m *etcdserverpb.Member) *apipb.EtcdMember {

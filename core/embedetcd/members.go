@@ -25,6 +25,17 @@ import (
 // promotes itself to a voting member once it has caught up (StartWith).
 // A server taken out for good is removed.
 
+// RefusedError is a membership change AddMember or RemoveMember refuses
+// without asking etcd: bad input, or a change that would break the
+// cluster. Other errors are etcd's.
+type RefusedError struct{ msg string }
+
+func (e *RefusedError) Error() string { return e.msg }
+
+func refused(format string, args ...any) error {
+	return &RefusedError{msg: fmt.Sprintf(format, args...)}
+}
+
 // ClusterStateNew and ClusterStateExisting are Options.ClusterState (etcd's
 // --initial-cluster-state).
 const (
@@ -41,11 +52,11 @@ func AddMember(ctx context.Context, c clientv3.Cluster, name, peerURL string) (*
 		if err == nil {
 			err = errors.New("name is empty")
 		}
-		return nil, "", fmt.Errorf("member %q: %w", name, err)
+		return nil, "", refused("member %q: %v", name, err)
 	}
 	u, err := parsePeerURL(peerURL)
 	if err != nil {
-		return nil, "", fmt.Errorf("member %q: %w", name, err)
+		return nil, "", refused("member %q: %v", name, err)
 	}
 	list, err := c.MemberList(ctx)
 	if err != nil {
@@ -54,18 +65,18 @@ func AddMember(ctx context.Context, c clientv3.Cluster, name, peerURL string) (*
 	for _, m := range list.Members {
 		switch {
 		case m.Name == name:
-			return nil, "", fmt.Errorf("member %q: a member of that name exists (%x)", name, m.ID)
+			return nil, "", refused("member %q: a member of that name exists (%x)", name, m.ID)
 		case slices.Contains(m.PeerURLs, u.String()):
-			return nil, "", fmt.Errorf("member %q: member %q (%x) has the peer URL %s", name, m.Name, m.ID, u.String())
+			return nil, "", refused("member %q: member %q (%x) has the peer URL %s", name, m.Name, m.ID, u.String())
 		case m.Name == "":
 			// etcd names a member when it first starts; the initial cluster
 			// of another one could not name this one.
-			return nil, "", fmt.Errorf("member %x (%s) was added but has not started: start it or remove it first", m.ID, strings.Join(m.PeerURLs, ","))
+			return nil, "", refused("member %x (%s) was added but has not started: start it or remove it first", m.ID, strings.Join(m.PeerURLs, ","))
 		}
 	}
 	resp, err := c.MemberAddAsLearner(ctx, []string{u.String()})
 	if err != nil {
-		return nil, "", fmt.Errorf("add etcd member %q: %w", name, err)
+		return nil, "", fmt.Errorf("add etcd member %q: %w", name, explainUnhealthy(err))
 	}
 	added := resp.Member
 	added.Name = name
@@ -94,17 +105,14 @@ func RemoveMember(ctx context.Context, c clientv3.Cluster, nameOrID string, self
 	m := findMember(list.Members, nameOrID)
 	switch {
 	case m == nil:
-		return nil, fmt.Errorf("etcd member %q: not found (members: %s)", nameOrID, memberNames(list.Members))
+		return nil, refused("etcd member %q: not found (members: %s)", nameOrID, memberNames(list.Members))
 	case len(list.Members) == 1:
-		return nil, fmt.Errorf("etcd member %q: it is the only member", nameOrID)
+		return nil, refused("etcd member %q: it is the only member", nameOrID)
 	case self != 0 && m.ID == self:
-		return nil, fmt.Errorf("etcd member %q: it is the member of the server answering this request; ask another server", nameOrID)
+		return nil, refused("etcd member %q: it is the member of the server answering this request; ask another server", nameOrID)
 	}
 	if _, err := c.MemberRemove(ctx, m.ID); err != nil {
-		if strings.Contains(err.Error(), "unhealthy cluster") {
-			err = fmt.Errorf("%w (etcd refuses a change that could cost it its quorum: a member is unreachable, or has been connected for less than 5s; retry once every member is up)", err)
-		}
-		return nil, fmt.Errorf("remove etcd member %q (%x): %w", m.Name, m.ID, err)
+		return nil, fmt.Errorf("remove etcd member %q (%x): %w", m.Name, m.ID, explainUnhealthy(err))
 	}
 	return m, nil
 }
@@ -167,4 +175,13 @@ func promoteSelf(ctx context.Context, e *embed.Etcd, timeout time.Duration) erro
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// explainUnhealthy says why etcd answers "unhealthy cluster" to a
+// membership change, which its message does not.
+func explainUnhealthy(err error) error {
+	if strings.Contains(err.Error(), "unhealthy cluster") {
+		return fmt.Errorf("%w (etcd refuses membership changes while a member is unreachable, or has been connected for less than 5s, as just after the servers start: retry in a few seconds)", err)
+	}
+	return err
 }

@@ -21,7 +21,7 @@ func etcdMemberFlags(cmd *cobra.Command, o *daemon.Options) {
 			"Read at the first start only: later starts use the membership in the data dir. Empty: a single member on loopback")
 	f.StringVar(&o.EtcdPeerListen, "etcd-peer-listen", "", "IP:PORT this server's member listens on for its peers, e.g. 0.0.0.0:2380 (default: its URL in --etcd-initial-cluster)")
 	f.StringVar(&o.EtcdInitialClusterState, "etcd-initial-cluster-state", "new",
-		"new: the members of --etcd-initial-cluster start together; existing: this member was added to a running cluster with `skiffctl etcd member add`, which printed the --etcd-initial-cluster to use (etcd's --initial-cluster-state)")
+		"new: the members of --etcd-initial-cluster start together; existing: this member was added to a running cluster with 'skiffctl etcd member add', which printed the --etcd-initial-cluster to use (etcd's --initial-cluster-state)")
 }
 
 // tlsSANsFlag is --tls-san: IPs and DNS names, comma-separated and
