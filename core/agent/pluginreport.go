@@ -77,11 +77,7 @@ func (r *PluginReporter) report(ctx context.Context, force bool) error {
 func pluginStatuses(node string, sts []pluginhost.Status) []*apipb.PluginStatus {
 	out := make([]*apipb.PluginStatus, 0, len(sts))
 	for _, s := range sts {
-		out = append(out, &apipb.PluginStatus{
-			Node: node, Kind: string(s.Kind), Name: s.Name, Version: s.Version,
-			ApiVersion: int32(s.APIVersion), Pid: int64(s.PID), Restarts: int32(s.Restarts),
-			Healthy: s.Healthy, SinceUnix: s.Since.Unix(), Message: s.Message, Path: s.Path,
-		})
+		out = append(out, s.Proto(node))
 	}
 	return out
 }

@@ -5,35 +5,36 @@ import (
 	"errors"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/skiffhq/skiff/core/api/apipb"
-	"github.com/skiffhq/skiff/core/embedetcd"
 )
 
-// EtcdMembership is the etcd the server stores in, for `skiffctl etcd
-// member list|add|remove` (admins only, as every call that is not a
-// node's): the way to add a control-plane server to a running cluster, or
-// take one out for good, without reaching etcd's own endpoints (an
-// embedded member's client endpoint is the server's loopback).
-type EtcdMembership struct {
-	Cluster clientv3.Cluster
-	// Self is the answering server's member; 0 with an external etcd,
-	// whose membership is its operators' to change, not skiff's.
-	Self uint64
-	// Stacked: the servers' members were started with names and peer TLS
-	// (--etcd-name, --etcd-initial-cluster), so members may be added and
-	// removed. A single member on loopback (skiffd dev, or a server
-	// without --etcd-name) changes its peer address at every start: a
-	// second member could never reach it, and would cost it its quorum.
-	Stacked bool
+// EtcdMembership is the membership of the etcd the server stores in, for
+// `skiffctl etcd member list|add|remove` (admins only, as every call that
+// is not a node's): the way to add a control-plane server to a running
+// cluster, or take one out for good, without reaching etcd's own
+// endpoints (an embedded member's client endpoint is its server's
+// loopback). embedetcd.Membership implements it.
+type EtcdMembership interface {
+	// List is the members, and the answering server's own (0: none, an
+	// external etcd).
+	List(ctx context.Context) (members []*etcdserverpb.Member, self uint64, err error)
+	// Add adds a member, and returns it with the initial cluster it must
+	// first start with.
+	Add(ctx context.Context, name, peerURL string) (*etcdserverpb.Member, string, error)
+	// Remove removes the member of that name, or hex ID.
+	Remove(ctx context.Context, nameOrID string) (*etcdserverpb.Member, error)
 }
 
+// membershipRefusal is an error of a change refused before etcd was asked
+// (bad input, or a change that would break the cluster).
+type membershipRefusal interface{ MembershipRefused() }
+
 func (s *Server) etcdMembership() (EtcdMembership, error) {
-	if s.etcd.Cluster == nil {
-		return s.etcd, status.Error(codes.Unimplemented, "this server does not offer its etcd's membership")
+	if s.etcd == nil {
+		return nil, status.Error(codes.Unimplemented, "this server does not offer its etcd's membership")
 	}
 	return s.etcd, nil
 }
@@ -44,14 +45,14 @@ func (s *Server) EtcdMembers(ctx context.Context, _ *apipb.EtcdMembersRequest) (
 	if err != nil {
 		return nil, err
 	}
-	list, err := e.Cluster.MemberList(ctx)
+	members, self, err := e.List(ctx)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "list etcd members: %v", err)
+		return nil, membershipError(err)
 	}
 	resp := &apipb.EtcdMembersResponse{}
-	for _, m := range list.Members {
+	for _, m := range members {
 		resp.Members = append(resp.Members, etcdMemberPB(m))
-		if m.ID == e.Self && e.Self != 0 {
+		if self != 0 && m.ID == self {
 			resp.AnsweredBy = m.Name
 		}
 	}
@@ -60,11 +61,11 @@ func (s *Server) EtcdMembers(ctx context.Context, _ *apipb.EtcdMembersRequest) (
 
 // EtcdMemberAdd adds a member for a new control-plane server.
 func (s *Server) EtcdMemberAdd(ctx context.Context, req *apipb.EtcdMemberAddRequest) (*apipb.EtcdMemberAddResponse, error) {
-	e, err := s.embeddedEtcd()
+	e, err := s.etcdMembership()
 	if err != nil {
 		return nil, err
 	}
-	m, initial, err := embedetcd.AddMember(ctx, e.Cluster, req.Name, req.PeerUrl)
+	m, initial, err := e.Add(ctx, req.Name, req.PeerUrl)
 	if err != nil {
 		return nil, membershipError(err)
 	}
@@ -73,37 +74,22 @@ func (s *Server) EtcdMemberAdd(ctx context.Context, req *apipb.EtcdMemberAddRequ
 
 // EtcdMemberRemove removes a member, never the answering server's own.
 func (s *Server) EtcdMemberRemove(ctx context.Context, req *apipb.EtcdMemberRemoveRequest) (*apipb.EtcdMemberRemoveResponse, error) {
-	e, err := s.embeddedEtcd()
+	e, err := s.etcdMembership()
 	if err != nil {
 		return nil, err
 	}
-	m, err := embedetcd.RemoveMember(ctx, e.Cluster, req.Member, e.Self)
+	m, err := e.Remove(ctx, req.Member)
 	if err != nil {
 		return nil, membershipError(err)
 	}
 	return &apipb.EtcdMemberRemoveResponse{Removed: etcdMemberPB(m)}, nil
 }
 
-func (s *Server) embeddedEtcd() (EtcdMembership, error) {
-	e, err := s.etcdMembership()
-	if err != nil {
-		return e, err
-	}
-	switch {
-	case e.Self == 0:
-		return e, status.Error(codes.FailedPrecondition, "the servers use an external etcd (--etcd-endpoints): change its members with its own tools")
-	case !e.Stacked:
-		return e, status.Error(codes.FailedPrecondition, "this server's etcd is a single member on loopback (skiffd dev, or skiffd server without --etcd-name): "+
-			"members can be added only to servers started with --etcd-name and --etcd-initial-cluster")
-	}
-	return e, nil
-}
-
 // membershipError is a refused change as FailedPrecondition, and etcd's
 // own failure (no quorum, a member just started) as Unavailable: try
 // again.
 func membershipError(err error) error {
-	var r *embedetcd.RefusedError
+	var r membershipRefusal
 	if errors.As(err, &r) {
 		return status.Error(codes.FailedPrecondition, err.Error())
 	}

@@ -157,7 +157,7 @@ func (s *Server) PluginReload(ctx context.Context, req *apipb.PluginReloadReques
 		if err != nil {
 			return nil, pluginError(err)
 		}
-		return &apipb.PluginReloadResponse{Plugin: pluginStatusPB(node, st), OldPid: int64(old)}, nil
+		return &apipb.PluginReloadResponse{Plugin: st.Proto(node), OldPid: int64(old)}, nil
 	}
 	node, err := s.pluginNode(ctx, kind, req.Node)
 	if err != nil {
@@ -179,14 +179,6 @@ func pluginError(err error) error {
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	return status.Error(codes.FailedPrecondition, err.Error())
-}
-
-func pluginStatusPB(node string, s pluginhost.Status) *apipb.PluginStatus {
-	return &apipb.PluginStatus{
-		Node: node, Kind: string(s.Kind), Name: s.Name, Version: s.Version,
-		ApiVersion: int32(s.APIVersion), Pid: int64(s.PID), Restarts: int32(s.Restarts),
-		Healthy: s.Healthy, SinceUnix: s.Since.Unix(), Message: s.Message, Path: s.Path,
-	}
 }
 
 // sendChunks copies r to a chunk stream until r ends or ctx does.

@@ -87,7 +87,7 @@ func (s *Server) Plugins(ctx context.Context, _ *apipb.PluginsRequest) (*apipb.P
 	s.local.mu.Unlock()
 	if local != nil {
 		for _, st := range local.Status() {
-			resp.Plugins = append(resp.Plugins, pluginStatusPB(localNode, st))
+			resp.Plugins = append(resp.Plugins, st.Proto(localNode))
 		}
 	}
 	maxAge := s.pluginReportMaxAge

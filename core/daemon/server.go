@@ -131,7 +131,7 @@ func (s *runningServer) startAPI(o *Options) error {
 	if err != nil {
 		return err
 	}
-	membership := apiserver.EtcdMembership{Cluster: s.etcdCli}
+	membership := embedetcd.Membership{Client: s.etcdCli}
 	if s.etcd != nil {
 		membership.Self, membership.Stacked = s.etcd.MemberID(), o.EtcdName != ""
 	}

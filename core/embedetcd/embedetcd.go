@@ -15,13 +15,11 @@ package embedetcd
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -34,6 +32,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+
+	"github.com/skiffhq/skiff/core/pki"
 )
 
 // Etcd is a running embedded etcd.
@@ -431,13 +431,9 @@ func peerClient(t PeerTLS) (*http.Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("peer certificate: %w", err)
 	}
-	caPEM, err := os.ReadFile(t.TrustedCAFile)
+	pool, err := pki.LoadCertPool(t.TrustedCAFile)
 	if err != nil {
 		return nil, fmt.Errorf("peer CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(caPEM) {
-		return nil, fmt.Errorf("peer CA %s: no certificate", t.TrustedCAFile)
 	}
 	return &http.Client{
 		Timeout: 2 * time.Second,

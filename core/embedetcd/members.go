@@ -32,6 +32,10 @@ type RefusedError struct{ msg string }
 
 func (e *RefusedError) Error() string { return e.msg }
 
+// MembershipRefused marks it for the API server (which answers
+// FailedPrecondition rather than Unavailable).
+func (e *RefusedError) MembershipRefused() {}
+
 func refused(format string, args ...any) error {
 	return &RefusedError{msg: fmt.Sprintf(format, args...)}
 }
@@ -184,4 +188,55 @@ func explainUnhealthy(err error) error {
 		return fmt.Errorf("%w (etcd refuses membership changes while a member is unreachable, or has been connected for less than 5s, as just after the servers start: retry in a few seconds)", err)
 	}
 	return err
+}
+
+// Membership is the membership of the etcd a server stores in, as its API
+// server offers it (apiserver.EtcdMembership).
+type Membership struct {
+	Client clientv3.Cluster
+	// Self is the server's own member; 0 with an external etcd, whose
+	// membership is its operators' to change, not skiff's.
+	Self uint64
+	// Stacked: the servers' members were started with names and peer TLS
+	// (Options.Name, InitialCluster), so members may be added and removed.
+	// A single member on loopback (skiffd dev, or a server without
+	// --etcd-name) changes its peer address at every start: a second
+	// member could never reach it, and would cost it its quorum.
+	Stacked bool
+}
+
+// List is the members and the server's own.
+func (m Membership) List(ctx context.Context) ([]*etcdserverpb.Member, uint64, error) {
+	resp, err := m.Client.MemberList(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list etcd members: %w", err)
+	}
+	return resp.Members, m.Self, nil
+}
+
+// Add is AddMember, on a stacked cluster only.
+func (m Membership) Add(ctx context.Context, name, peerURL string) (*etcdserverpb.Member, string, error) {
+	if err := m.changeable(); err != nil {
+		return nil, "", err
+	}
+	return AddMember(ctx, m.Client, name, peerURL)
+}
+
+// Remove is RemoveMember, on a stacked cluster only, never of Self.
+func (m Membership) Remove(ctx context.Context, nameOrID string) (*etcdserverpb.Member, error) {
+	if err := m.changeable(); err != nil {
+		return nil, err
+	}
+	return RemoveMember(ctx, m.Client, nameOrID, m.Self)
+}
+
+func (m Membership) changeable() error {
+	switch {
+	case m.Self == 0:
+		return refused("the servers use an external etcd (--etcd-endpoints): change its members with its own tools")
+	case !m.Stacked:
+		return refused("this server's etcd is a single member on loopback (skiffd dev, or skiffd server without --etcd-name): " +
+			"members can be added only to servers started with --etcd-name and --etcd-initial-cluster")
+	}
+	return nil
 }

@@ -193,7 +193,7 @@ func TestConfigValidation(t *testing.T) {
 		{"backend is listen", func(c *Config) { c.Listen, c.Backends = "10.0.0.2:6443", []string{"10.0.0.2:6443"} }, "--backend 10.0.0.2:6443 is the --listen address"},
 		{"interval 0", func(c *Config) { c.HealthInterval = 0 }, "--health-interval 0s: must be positive"},
 		{"CA missing", func(c *Config) { c.CAFile = "/nonexistent/ca.crt" }, "--ca-file: open /nonexistent/ca.crt: no such file or directory"},
-		{"CA not PEM", func(c *Config) { c.CAFile = notPEM }, "--ca-file " + notPEM + ": no PEM certificate in it"},
+		{"CA not PEM", func(c *Config) { c.CAFile = notPEM }, "--ca-file: " + notPEM + ": no PEM certificate in it"},
 	} {
 		c := ok
 		tc.edit(&c)

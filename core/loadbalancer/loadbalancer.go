@@ -51,14 +51,12 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +69,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/skiffhq/skiff/core/pki"
 )
 
 const (
@@ -136,13 +136,9 @@ func New(cfg Config) (*LoadBalancer, error) {
 		lb.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pool, err := pki.LoadCertPool(cfg.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", cfg.CAFile)
 		}
 		lb.tls = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}

@@ -78,7 +78,7 @@ func TestEtcdMemberCommands(t *testing.T) {
 	url0, url1 := loopbackPeerURL(t), loopbackPeerURL(t)
 	m0 := stackedMember(t, ca, caFile, "s0", url0, "")
 	srv := testapi.StartWith(t, testapi.Options{Configure: func(c *apiserver.Config) {
-		c.Etcd = apiserver.EtcdMembership{Cluster: m0.Client, Self: m0.MemberID(), Stacked: true}
+		c.Etcd = embedetcd.Membership{Client: m0.Client, Self: m0.MemberID(), Stacked: true}
 	}})
 
 	out, err := runWith(srv.Admin, "etcd", "member", "list")
@@ -137,7 +137,7 @@ func TestEtcdMemberCommands(t *testing.T) {
 	// skiffd dev's single loopback member lists, and refuses changes.
 	dev := testapi.Start(t)
 	devSrv := testapi.StartWith(t, testapi.Options{Configure: func(c *apiserver.Config) {
-		c.Etcd = apiserver.EtcdMembership{Cluster: dev.Etcd.Client, Self: dev.Etcd.MemberID()}
+		c.Etcd = embedetcd.Membership{Client: dev.Etcd.Client, Self: dev.Etcd.MemberID()}
 	}})
 	if out, err := runWith(devSrv.Admin, "etcd", "member", "list", "--no-headers"); err != nil || !strings.Contains(out, "started") {
 		t.Errorf("list a single member: %q %v", out, err)
