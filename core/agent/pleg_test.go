@@ -67,7 +67,7 @@ func TestAppContainersSettled(t *testing.T) {
 		{"unknown state", pod(corev1.RestartPolicyNever), group(ctr("p", "1", runtime.StateUnknown, 0)), false},
 	}
 	for _, c := range cases {
-		if got := appContainersSettled(c.pod, c.groups); got != c.want {
+		if got := appContainersSettled(c.pod, c.groups, nil); got != c.want {
 			t.Errorf("%s: settled = %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -113,5 +113,20 @@ func TestInitFailedForGood(t *testing.T) {
 	}
 	if initFailedForGood(pod(corev1.RestartPolicyNever), succeeded) {
 		t.Error("Never, init succeeded: counted as failed")
+	}
+}
+
+// A container waiting for something from outside (an image loaded by hand,
+// a ConfigMap made) leaves the pod settled: an event or the periodic sync
+// brings it; one waiting for a retry does not.
+func TestWaitingForAnEventIsSettled(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyAlways, Containers: []corev1.Container{{Name: "app"}}}}
+	w := newPodWorker(New(Config{NodeName: "n"}), "uid")
+	for reason, settled := range map[string]bool{"ErrImageNeverPull": true, "CreateContainerConfigError": true, "ImagePullBackOff": false, "CrashLoopBackOff": false, "RunContainerError": false} {
+		w.waiting = map[string]waitingState{"app": {reason: reason}}
+		got := !w.retrying() && appContainersSettled(pod, groupInstances(nil), w.waiting)
+		if got != settled {
+			t.Errorf("waiting with %s: settled %v, want %v", reason, got, settled)
+		}
 	}
 }

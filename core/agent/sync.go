@@ -60,8 +60,25 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) error {
 			delete(w.waiting, name)
 		}
 	}
-	w.settled = len(w.waiting) == 0 && (initDone && appContainersSettled(pod, groups) || initFailedForGood(pod, groups))
+	w.settled = !w.retrying() && (initDone && appContainersSettled(pod, groups, w.waiting) || initFailedForGood(pod, groups))
 	return nil
+}
+
+// waitsForAnEvent are the waiting reasons that only something from outside
+// ends, which an event or the periodic sync brings, rather than a retry: an
+// image loaded by hand (pull policy Never), a ConfigMap or Secret made or
+// given the key (its watch pokes the pod).
+var waitsForAnEvent = map[string]bool{"ErrImageNeverPull": true, "CreateContainerConfigError": true}
+
+// retrying reports whether a container waits for a retry (back-off, a
+// pull, a runtime error): the pod is then synced every SyncPeriod.
+func (w *podWorker) retrying() bool {
+	for _, ws := range w.waiting {
+		if !waitsForAnEvent[ws.reason] {
+			return true
+		}
+	}
+	return false
 }
 
 // initFailedForGood reports whether an init container failed in a pod that
@@ -79,13 +96,15 @@ func initFailedForGood(pod *corev1.Pod, groups map[string]instances) bool {
 	return false
 }
 
-// appContainersSettled reports whether every app container runs, or has
-// ended and is not to be restarted: nothing for the worker to do until a
-// container changes.
-func appContainersSettled(pod *corev1.Pod, groups map[string]instances) bool {
+// appContainersSettled reports whether every app container runs, has
+// ended and is not to be restarted, or waits for an event: nothing for the
+// worker to do until something changes.
+func appContainersSettled(pod *corev1.Pod, groups map[string]instances, waiting map[string]waitingState) bool {
 	for i := range pod.Spec.Containers {
-		latest := groups[pod.Spec.Containers[i].Name].latest()
+		name := pod.Spec.Containers[i].Name
+		latest := groups[name].latest()
 		switch {
+		case waitsForAnEvent[waiting[name].reason]:
 		case latest == nil:
 			return false
 		case latest.State == runtime.StateRunning:
