@@ -130,3 +130,16 @@ func TestWaitingForAnEventIsSettled(t *testing.T) {
 		}
 	}
 }
+
+func TestInitWaitsForAnEvent(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "init"}}, Containers: []corev1.Container{{Name: "app"}}}}
+	if !initWaitsForAnEvent(pod, map[string]waitingState{"init": {reason: "CreateContainerConfigError"}}) {
+		t.Error("init container waiting for a ConfigMap: not waiting for an event")
+	}
+	if initWaitsForAnEvent(pod, map[string]waitingState{"init": {reason: "ImagePullBackOff"}}) {
+		t.Error("init container in pull back-off: counted as waiting for an event")
+	}
+	if initWaitsForAnEvent(pod, map[string]waitingState{"app": {reason: "ErrImageNeverPull"}}) {
+		t.Error("an app container's wait counted as the init containers'")
+	}
+}

@@ -60,7 +60,8 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod) error {
 			delete(w.waiting, name)
 		}
 	}
-	w.settled = !w.retrying() && (initDone && appContainersSettled(pod, groups, w.waiting) || initFailedForGood(pod, groups))
+	w.settled = !w.retrying() && (initDone && appContainersSettled(pod, groups, w.waiting) ||
+		initFailedForGood(pod, groups) || initWaitsForAnEvent(pod, w.waiting))
 	return nil
 }
 
@@ -75,6 +76,17 @@ var waitsForAnEvent = map[string]bool{"ErrImageNeverPull": true, "CreateContaine
 func (w *podWorker) retrying() bool {
 	for _, ws := range w.waiting {
 		if !waitsForAnEvent[ws.reason] {
+			return true
+		}
+	}
+	return false
+}
+
+// initWaitsForAnEvent reports whether an init container waits for
+// something from outside (waitsForAnEvent): the ones after it wait too.
+func initWaitsForAnEvent(pod *corev1.Pod, waiting map[string]waitingState) bool {
+	for i := range pod.Spec.InitContainers {
+		if waitsForAnEvent[waiting[pod.Spec.InitContainers[i].Name].reason] {
 			return true
 		}
 	}

@@ -75,7 +75,8 @@ type Options struct {
 	// InitialCluster start together and make a new cluster) or
 	// ClusterStateExisting (this member was added to a running cluster
 	// with AddMember, and InitialCluster is what that returned). Used at
-	// the first start only, as InitialCluster.
+	// the first start only, as InitialCluster; a member that is still a
+	// learner promotes itself at any start.
 	ClusterState string
 	// PeerTLS secures peer traffic when InitialCluster is set.
 	PeerTLS PeerTLS
@@ -318,15 +319,21 @@ func StartWith(ctx context.Context, o Options) (*Etcd, error) {
 	case <-e.Server.StopNotify():
 		waitErr = fmt.Errorf("stopped before it was ready (see %s)", cfg.LogOutputs[0])
 	}
-	if waitErr == nil && o.ClusterState == ClusterStateExisting {
-		waitErr = promoteSelf(ctx, e, timeout)
-	}
 	if waitErr != nil {
 		closeUnready(e)
 		if !o.clustered() {
 			return nil, fmt.Errorf("embedded etcd in %s: %w", cfg.Dir, waitErr)
 		}
 		return nil, fmt.Errorf("embedded etcd member %q in %s: %w: %s", o.Name, cfg.Dir, waitErr, unreached(o.PeerTLS, others, cfg.LogOutputs[0]))
+	}
+	// A member added as a learner (AddMember) votes once it has caught
+	// up: at its first start, or at a later one if that was cut short.
+	if o.clustered() {
+		if err := promoteSelf(ctx, e, timeout); err != nil {
+			closeUnready(e)
+			return nil, fmt.Errorf("embedded etcd member %q in %s: %w (it is still a learner: start the server again with the same flags, "+
+				"or remove the member with skiffctl etcd member remove and empty the data dir)", o.Name, cfg.Dir, err)
+		}
 	}
 	return &Etcd{e: e, Client: v3client.New(e.Server), Endpoint: cfg.AdvertiseClientUrls[0].String()}, nil
 }

@@ -68,14 +68,17 @@ func AddMember(ctx context.Context, c clientv3.Cluster, name, peerURL string) (*
 	}
 	for _, m := range list.Members {
 		switch {
+		case m.Name == "":
+			// etcd names a member when it first starts; the initial cluster
+			// of another one could not name this one.
+			return nil, "", refused("member %x (%s) was added but has not started: start it or remove it (by ID) first", m.ID, strings.Join(m.PeerURLs, ","))
+		case m.IsLearner:
+			// etcd takes one learner at a time.
+			return nil, "", refused("member %q (%x) is a learner not promoted yet: start its server again, or remove it and empty its data dir, first", m.Name, m.ID)
 		case m.Name == name:
 			return nil, "", refused("member %q: a member of that name exists (%x)", name, m.ID)
 		case slices.Contains(m.PeerURLs, u.String()):
 			return nil, "", refused("member %q: member %q (%x) has the peer URL %s", name, m.Name, m.ID, u.String())
-		case m.Name == "":
-			// etcd names a member when it first starts; the initial cluster
-			// of another one could not name this one.
-			return nil, "", refused("member %x (%s) was added but has not started: start it or remove it first", m.ID, strings.Join(m.PeerURLs, ","))
 		}
 	}
 	resp, err := c.MemberAddAsLearner(ctx, []string{u.String()})
@@ -84,14 +87,16 @@ func AddMember(ctx context.Context, c clientv3.Cluster, name, peerURL string) (*
 	}
 	added := resp.Member
 	added.Name = name
+	// One URL each (what skiffd's --etcd-initial-cluster takes); a member
+	// added meanwhile by someone else, not named yet, cannot be listed.
 	var all []string
 	for _, m := range resp.Members {
 		n := m.Name
 		if m.ID == added.ID {
 			n = name
 		}
-		for _, p := range m.PeerURLs {
-			all = append(all, n+"="+p)
+		if n != "" && len(m.PeerURLs) > 0 {
+			all = append(all, n+"="+m.PeerURLs[0])
 		}
 	}
 	return added, strings.Join(all, ","), nil
@@ -168,10 +173,12 @@ func promoteSelf(ctx context.Context, e *embed.Etcd, timeout time.Duration) erro
 		switch {
 		case err == nil || errors.Is(err, membership.ErrMemberNotLearner):
 			return nil
-		case !errors.Is(err, etcderrors.ErrLearnerNotReady) && !errors.Is(err, etcderrors.ErrNotLeader) && !errors.Is(err, etcderrors.ErrTimeout):
+		case errors.Is(err, membership.ErrIDNotFound) || errors.Is(err, etcderrors.ErrStopped) || ctx.Err() != nil:
 			return fmt.Errorf("promote learner %x: %w", uint64(id), err)
 		case time.Now().After(deadline):
-			return fmt.Errorf("promote learner %x: not caught up with the leader after %v: %w", uint64(id), timeout, err)
+			// Not caught up, no leader, or the leader counting too few
+			// started members: all pass, given time.
+			return fmt.Errorf("promote learner %x: still refused after %v: %w", uint64(id), timeout, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -185,7 +192,7 @@ func promoteSelf(ctx context.Context, e *embed.Etcd, timeout time.Duration) erro
 // membership change, which its message does not.
 func explainUnhealthy(err error) error {
 	if strings.Contains(err.Error(), "unhealthy cluster") {
-		return fmt.Errorf("%w (etcd refuses membership changes while a member is unreachable, or has been connected for less than 5s, as just after the servers start: retry in a few seconds)", err)
+		return fmt.Errorf("%w (etcd refuses a membership change after which its members connected for 5s or more would not make a quorum, as just after the servers start: retry in a few seconds)", err)
 	}
 	return err
 }

@@ -48,6 +48,9 @@ func TestAddAndRemoveMembers(t *testing.T) {
 		t.Error("the new member was added as a voting member: the cluster's quorum would wait for it")
 	}
 	put(t, m0, "/test/while-added", "1") // a learner does not count in the quorum
+	if _, _, err := AddMember(ctx, m0.Client, "m2", "https://127.0.0.1:1"); err == nil || !strings.Contains(err.Error(), "was added but has not started") {
+		t.Errorf("add while an added member has not started: %v", err)
+	}
 	opts[1].InitialCluster, opts[1].ClusterState = initial, ClusterStateExisting
 	m1, err := StartWith(context.Background(), opts[1])
 	if err != nil {

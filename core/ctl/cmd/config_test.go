@@ -400,7 +400,8 @@ func TestServerFlagReplacesTheContextsServer(t *testing.T) {
 			t.Errorf("--server %s: %q, %v, want %s", in, r.Cluster.Server, err, want)
 		}
 	}
-	for in, want := range map[string]string{"http://10.0.0.100:6443": "served over TLS", "10.0.0.100": "want HOST:PORT"} {
+	for in, want := range map[string]string{"http://10.0.0.100:6443": "served over TLS", "10.0.0.100": "want HOST:PORT",
+		"https://lb:6443/api": "port in 1-65535", "lb:": "port in 1-65535", ":6443": "port in 1-65535"} {
 		if _, _, err := (&ConfigFlags{ConfigPath: p, Server: in}).resolve(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--server %s: %v, want %q", in, err, want)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,8 +74,12 @@ func serverAddress(s string) (string, error) {
 	} else if strings.Contains(s, "://") {
 		return "", fmt.Errorf("--server %q: want HOST:PORT or https://HOST:PORT (the API is served over TLS)", s)
 	}
-	if _, _, err := net.SplitHostPort(s); err != nil {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
 		return "", fmt.Errorf("--server %q: want HOST:PORT: %w", s, err)
+	}
+	if n, err := strconv.Atoi(port); host == "" || err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("--server %q: want HOST:PORT with a port in 1-65535", s)
 	}
 	return s, nil
 }
