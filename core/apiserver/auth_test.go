@@ -12,8 +12,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/skiffhq/skiff/core/api/apipb"
-	"github.com/skiffhq/skiff/core/client"
-	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/internal/testapi"
 	"github.com/skiffhq/skiff/core/pki"
 )
@@ -33,15 +31,7 @@ func TestExpiredClientCertificateOnAnOpenConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := clientconfig.New("test", s.Addr, s.CA.CertPEM, kp.CertPEM, kp.KeyPEM).Current("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testapi.Connect(t, s.Addr, s.CA.CertPEM, kp)
 	ctx := context.Background()
 	if _, err := c.API.Version(ctx, &apipb.VersionRequest{}); err != nil {
 		t.Fatalf("with a valid certificate: %v", err)

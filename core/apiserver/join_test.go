@@ -22,7 +22,6 @@ import (
 	"github.com/skiffhq/skiff/core/api/apipb"
 	"github.com/skiffhq/skiff/core/apiserver"
 	"github.com/skiffhq/skiff/core/client"
-	"github.com/skiffhq/skiff/core/clientconfig"
 	"github.com/skiffhq/skiff/core/embedetcd"
 	"github.com/skiffhq/skiff/core/internal/testapi"
 	"github.com/skiffhq/skiff/core/pki"
@@ -84,15 +83,7 @@ func TestJoinIssuesNodeCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := clientconfig.New("n1", j.addr, resp.CaPem, resp.ClientCert, resp.ClientKey).Current("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := testapi.Connect(t, j.addr, resp.CaPem, pki.KeyPair{CertPEM: resp.ClientCert, KeyPEM: resp.ClientKey})
 	// The node may do what nodes do, and no more.
 	if _, _, err := client.List[corev1.Pod](ctx, c, api.Pods, "", client.ListOptions{}); err != nil {
 		t.Errorf("joined node lists pods: %v", err)

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -56,17 +57,19 @@ func (s *Server) ReportPlugins(ctx context.Context, req *apipb.ReportPluginsRequ
 	return &apipb.ReportPluginsResponse{}, nil
 }
 
+// putUnconditionally writes data at key whatever is there, trying again
+// only when another write came between its read and its own (etcd being
+// away is an error, not a reason to spin).
 func (s *Server) putUnconditionally(ctx context.Context, key string, data []byte) error {
 	for {
 		kv, err := s.objects.store.Get(ctx, key)
-		if err != nil {
-			_, cerr := s.objects.store.Create(ctx, key, data)
-			if cerr == nil || ctx.Err() != nil {
-				return cerr
-			}
-			continue
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			_, err = s.objects.store.Create(ctx, key, data)
+		case err == nil:
+			_, err = s.objects.store.Update(ctx, key, kv.Revision, data)
 		}
-		if _, err := s.objects.store.Update(ctx, key, kv.Revision, data); err == nil || ctx.Err() != nil {
+		if !errors.Is(err, store.ErrAlreadyExists) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
 			return err
 		}
 	}

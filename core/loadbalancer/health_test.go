@@ -128,16 +128,24 @@ func checkThrough(t *testing.T, hc healthpb.HealthClient, service string) health
 	return resp.Status
 }
 
+// twoServingBackends is a load balancer in front of two serving backends,
+// a and b; each also answers Check for its own name, so a client can tell
+// which one it reached. hb is b's health server.
+func twoServingBackends(t *testing.T) (ca *pki.CA, lb *testLB, a, b string, hb *health.Server) {
+	t.Helper()
+	ca, caFile := testCA(t)
+	a, ha := startGRPCBackend(t, ca, "127.0.0.1", true)
+	b, hb = startGRPCBackend(t, ca, "127.0.0.1", true)
+	ha.SetServingStatus("a", healthpb.HealthCheckResponse_SERVING)
+	hb.SetServingStatus("b", healthpb.HealthCheckResponse_SERVING)
+	return ca, startLB(t, Config{Backends: []string{a, b}, CAFile: caFile}), a, b, hb
+}
+
 // An API server whose health says NOT_SERVING (its etcd lost quorum) is
 // taken out after two checks; clients through the load balancer reach the
 // serving one; once it serves again a check puts it back.
 func TestNotServingBackendIsRoutedAround(t *testing.T) {
-	ca, caFile := testCA(t)
-	a, ha := startGRPCBackend(t, ca, "127.0.0.1", true)
-	b, hb := startGRPCBackend(t, ca, "127.0.0.1", true)
-	ha.SetServingStatus("a", healthpb.HealthCheckResponse_SERVING) // names the server a client reached
-	hb.SetServingStatus("b", healthpb.HealthCheckResponse_SERVING)
-	lb := startLB(t, Config{Backends: []string{a, b}, CAFile: caFile})
+	ca, lb, _, b, hb := twoServingBackends(t)
 	ctx := context.Background()
 
 	hb.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -209,12 +217,7 @@ func TestConfigValidation(t *testing.T) {
 // reconnects through the load balancer), instead of staying pinned to a
 // server whose etcd lost quorum.
 func TestConnectionsToAnUnhealthyBackendAreCut(t *testing.T) {
-	ca, caFile := testCA(t)
-	a, ha := startGRPCBackend(t, ca, "127.0.0.1", true)
-	b, hb := startGRPCBackend(t, ca, "127.0.0.1", true)
-	ha.SetServingStatus("a", healthpb.HealthCheckResponse_SERVING) // names the server a client reached
-	hb.SetServingStatus("b", healthpb.HealthCheckResponse_SERVING)
-	lb := startLB(t, Config{Backends: []string{a, b}, CAFile: caFile})
+	ca, lb, _, b, hb := twoServingBackends(t)
 	ctx := context.Background()
 
 	reaches := func(hc healthpb.HealthClient, name string) bool {

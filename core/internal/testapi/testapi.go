@@ -87,7 +87,14 @@ func (s *Server) ClientAs(t testing.TB, user string, groups ...string) *client.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := clientconfig.New("test", s.Addr, s.CA.CertPEM, kp.CertPEM, kp.KeyPEM).Current("")
+	return Connect(t, s.Addr, s.CA.CertPEM, kp)
+}
+
+// Connect connects to the API server at addr, trusting caPEM and
+// presenting kp, until the test ends.
+func Connect(t testing.TB, addr string, caPEM []byte, kp pki.KeyPair) *client.Client {
+	t.Helper()
+	r, err := clientconfig.New("test", addr, caPEM, kp.CertPEM, kp.KeyPEM).Current("")
 	if err != nil {
 		t.Fatal(err)
 	}
